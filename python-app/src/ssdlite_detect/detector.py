@@ -1,0 +1,195 @@
+"""Detector: the library entry point an OEM's product code uses.
+
+    from ssdlite_detect import Detector
+    detector = Detector()                    # installed model, NPU where the SoC has one
+    result = detector.detect("photo.jpg")    # DetectionResult with Detection values
+    for d in result.detections: print(d.label, d.score, d.box)
+
+It ties the parts together: device (which backend), runtime (interpreter, tensors), preprocess,
+postprocess (decode + NMS) and results. It holds no numeric code of its own.
+"""
+from __future__ import annotations
+
+import os
+import time
+from typing import Callable, List, Optional, Sequence, Union
+
+import numpy as np
+from PIL import Image
+
+from . import device as devices
+from .anchors import SSDLITE_MOBILENET_V2_COCO, AnchorConfig, generate_anchors
+from .errors import DelegateError, ModelError
+from .labels import COCO_LABELS, check_labels_match, read_labels
+from .postprocess import PostprocessConfig, RawDetections, SSDPostprocessor
+from .preprocess import LoadedImage, input_lookup_table, prepare_input, read_image
+from .results import BBox, Detection, DetectionResult
+from .runtime import SSDSignature, create_interpreter, identify_ssd_tensors, import_runtime, is_vela_model, read_model
+from .scores import SCORE_KINDS, ScoreDecoder, infer_score_kind
+
+
+def _milliseconds(start: float, end: float) -> float:
+    return (end - start) * 1000.0
+
+
+class Detector:
+    """A loaded model ready to detect objects in images. Not thread-safe: one per thread."""
+
+    def __init__(
+        self,
+        model_path: Optional[str] = None,
+        labels: Union[None, str, Sequence[str]] = None,
+        config: PostprocessConfig = PostprocessConfig(),
+        device: str = "auto",
+        delegate_path: Optional[str] = None,
+        threads: Optional[int] = None,
+        score_kind: Optional[str] = None,
+        anchor_config: AnchorConfig = SSDLITE_MOBILENET_V2_COCO,
+        model_dir: str = devices.DEFAULT_MODEL_DIR,
+        platform: Optional[devices.Platform] = None,
+        on_fallback: Optional[Callable[[str], None]] = None,
+    ):
+        if score_kind is not None and score_kind not in SCORE_KINDS:
+            raise ValueError(f"score_kind must be one of {SCORE_KINDS}")
+        runtime = import_runtime()
+        self.platform = platform or devices.detect_platform()
+        model_is_vela = model_path is not None and is_vela_model(read_model(model_path))
+        plans = devices.plan_backends(
+            device, self.platform, model_path, model_dir, delegate_path, model_is_vela
+        )
+        if threads is None:
+            threads = os.cpu_count() or 1
+        self.interpreter = None
+        for position, plan in enumerate(plans):
+            try:
+                model = read_model(plan.model_path)
+                if plan.delegate_path is not None:
+                    devices.check_npu_prerequisites(plan, self.platform)
+                elif is_vela_model(model):
+                    raise ModelError(
+                        f"{plan.model_path} is compiled by Vela: it needs the Ethos-U delegate "
+                        f"({devices.ETHOSU_DELEGATE}) on an i.MX 93; use the int8 model on the CPU"
+                    )
+                self.interpreter = create_interpreter(
+                    runtime, plan.model_path, threads, plan.delegate_path, plan.delegate_options
+                )
+            except DelegateError as error:
+                if position + 1 == len(plans):
+                    raise
+                if on_fallback is not None:
+                    on_fallback(f"{plan.backend} unavailable ({error}); falling back to {plans[position + 1].backend}")
+                continue
+            self.plan = plan
+            break
+        self.model_path = self.plan.model_path
+        self.backend = self.plan.backend
+        self.runtime_name = runtime.name
+        self.signature: SSDSignature = identify_ssd_tensors(
+            self.interpreter.get_input_details(), self.interpreter.get_output_details(), self.model_path
+        )
+        self.labels = self._load_labels(labels)
+
+        anchors = generate_anchors(anchor_config)
+        if anchors.shape[0] != self.signature.num_anchors:
+            raise ModelError(
+                f"{self.model_path} predicts {self.signature.num_anchors} boxes but the anchor "
+                f"config gives {anchors.shape[0]}: the model is not an SSD of this anchor layout"
+            )
+        classes = self.signature.classes
+        kind = score_kind or infer_score_kind(classes.name, classes.dtype, classes.quantization)
+        self.score_kind = kind
+        self.postprocessor = SSDPostprocessor(
+            anchors, config, ScoreDecoder(kind, classes.quantization, classes.dtype), self.signature.boxes.quantization
+        )
+        image_input = self.signature.input
+        self._lookup_table = input_lookup_table(image_input.dtype, image_input.quantization)
+
+    def _load_labels(self, labels: Union[None, str, Sequence[str]]) -> Sequence[str]:
+        num_classes = self.signature.num_classes
+        if isinstance(labels, str):
+            loaded = read_labels(labels)
+            check_labels_match(loaded, num_classes, labels)
+            return loaded
+        if labels is not None:
+            check_labels_match(labels, num_classes, "the labels given")
+            return tuple(labels)
+        beside_model = os.path.join(os.path.dirname(os.path.abspath(self.model_path)), devices.LABELS_FILE)
+        if os.path.exists(beside_model):
+            loaded = read_labels(beside_model)
+            check_labels_match(loaded, num_classes, beside_model)
+            return loaded
+        if num_classes == len(COCO_LABELS):
+            return COCO_LABELS
+        return tuple(f"class {i}" for i in range(num_classes))
+
+    @property
+    def config(self) -> PostprocessConfig:
+        return self.postprocessor.config
+
+    @config.setter
+    def config(self, config: PostprocessConfig) -> None:
+        previous = self.postprocessor
+        self.postprocessor = SSDPostprocessor(
+            previous.anchors, config, previous.score_decoder, previous.box_quantization
+        )
+
+    @property
+    def input_size(self):
+        """(height, width) of the model input."""
+        return self.signature.input_size
+
+    def load(self, path: str) -> LoadedImage:
+        height, width = self.input_size
+        return read_image(path, min_size=(width, height))
+
+    def preprocess(self, image: Image.Image) -> np.ndarray:
+        height, width = self.input_size
+        return prepare_input(image, height, width, lookup_table=self._lookup_table)
+
+    def infer(self, input_tensor: np.ndarray):
+        """Run the model; returns the raw (box encodings [N, 4], class scores [N, C])."""
+        self.interpreter.set_tensor(self.signature.input.index, input_tensor)
+        self.interpreter.invoke()
+        boxes = self.interpreter.get_tensor(self.signature.boxes.index).reshape(-1, 4)
+        classes = self.interpreter.get_tensor(self.signature.classes.index)[0]
+        return boxes, classes
+
+    def to_detections(self, raw: RawDetections, width: int, height: int) -> List[Detection]:
+        """Clip the normalised boxes to the image and scale them to its pixels."""
+        detections = []
+        for box, class_id, score in zip(np.clip(raw.boxes, 0.0, 1.0), raw.class_ids, raw.scores):
+            ymin, xmin, ymax, xmax = (float(v) for v in box)
+            label = self.labels[class_id] if class_id < len(self.labels) else f"class {class_id}"
+            detections.append(Detection(
+                int(class_id), label, float(score),
+                BBox(xmin * width, ymin * height, xmax * width, ymax * height),
+                (ymin, xmin, ymax, xmax),
+            ))
+        return detections
+
+    def detect(self, source: Union[str, Image.Image], name: Optional[str] = None) -> DetectionResult:
+        """Detect objects in an image file or a PIL image; boxes are in its (oriented) pixels.
+
+        Raises ImageError (one-line reason) for a file that cannot be decoded.
+        """
+        start = time.perf_counter()
+        if isinstance(source, Image.Image):
+            loaded = LoadedImage(source.convert("RGB"), source.width, source.height)
+            name = name or "<image>"
+        else:
+            loaded = self.load(source)
+            name = name or str(source)
+        input_tensor = self.preprocess(loaded.image)
+        preprocessed = time.perf_counter()
+        boxes, classes = self.infer(input_tensor)
+        inferred = time.perf_counter()
+        detections = self.to_detections(self.postprocessor(boxes, classes), loaded.width, loaded.height)
+        done = time.perf_counter()
+        return DetectionResult(
+            name, loaded.width, loaded.height, self.backend, tuple(detections),
+            {
+                "preprocess": _milliseconds(start, preprocessed),
+                "inference": _milliseconds(preprocessed, inferred),
+                "postprocess": _milliseconds(inferred, done),
+            },
+        )

@@ -1,0 +1,133 @@
+"""Greedy non-maximum suppression, class-agnostic or per class, on numpy arrays.
+
+Semantics follow TFLite's TFLite_Detection_PostProcess (NonMaxSuppressionSingleClassHelper):
+candidates are visited by descending score, ties in ascending index order (a stable sort); a
+candidate is kept unless a kept candidate before it overlaps it with IoU > iou_threshold; the
+walk stops once `max_output` are kept. With `groups` (class ids), only candidates of the same
+group suppress each other and each group keeps at most `max_per_group`: the TF Object Detection
+API's per-class multiclass_non_max_suppression followed by a merge of the top scores.
+
+Speed: usually only a few dozen candidates are visited before `max_output` boxes are kept, so the
+candidates are ordered lazily in growing chunks (np.partition, then a stable sort of the chunk),
+their boxes are fetched per chunk (the caller can decode lazily), and the greedy walk inside a
+chunk reads a precomputed IoU matrix instead of calling numpy once per pair.
+"""
+from __future__ import annotations
+
+from typing import Callable, Iterator, Optional, Union
+
+import numpy as np
+
+from .decode import box_areas
+
+BoxSource = Union[np.ndarray, Callable[[np.ndarray], np.ndarray]]
+
+_FIRST_CHUNK = 64
+_CHUNK_GROWTH = 4
+# The in-chunk IoU matrix is chunk x chunk float32: 1024 keeps it at 4 MiB.
+_MAX_CHUNK = 1024
+
+
+def _descending_chunks(scores: np.ndarray, first_chunk: int) -> Iterator[np.ndarray]:
+    """Indices of `scores` in descending order, ties ascending, yielded as chunks of growing size."""
+    # Negated float64 keys give a descending stable sort for every integer and float dtype.
+    keys = -scores.astype(np.float64)
+    remaining = np.arange(scores.shape[0])
+    chunk = first_chunk
+    while remaining.size:
+        if remaining.size > chunk:
+            remaining_keys = keys[remaining]
+            # Everything tied with the chunk-th best score joins this chunk, so ties are never
+            # split between chunks (they would otherwise be visited out of index order).
+            cutoff = np.partition(remaining_keys, chunk - 1)[chunk - 1]
+            in_chunk = remaining_keys <= cutoff
+            head, remaining = remaining[in_chunk], remaining[~in_chunk]
+        else:
+            head, remaining = remaining, remaining[:0]
+        yield head[np.argsort(keys[head], kind="stable")]
+        chunk = min(chunk * _CHUNK_GROWTH, _MAX_CHUNK)
+
+
+def iou_matrix(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
+    """[A, B] IoU of (ymin, xmin, ymax, xmax) boxes in float32.
+
+    As TFLite's ComputeIntersectionOverUnion: a pair where either box has area <= 0 has IoU 0.
+    """
+    areas_a = box_areas(boxes_a)[:, None]
+    areas_b = box_areas(boxes_b)[None, :]
+    inter_h = np.minimum(boxes_a[:, None, 2], boxes_b[None, :, 2]) - np.maximum(boxes_a[:, None, 0], boxes_b[None, :, 0])
+    inter_w = np.minimum(boxes_a[:, None, 3], boxes_b[None, :, 3]) - np.maximum(boxes_a[:, None, 1], boxes_b[None, :, 1])
+    intersection = np.maximum(inter_h, 0) * np.maximum(inter_w, 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        iou = intersection / (areas_a + areas_b - intersection)
+    return np.where((areas_a > 0) & (areas_b > 0), iou, 0).astype(np.float32, copy=False)
+
+
+def non_max_suppression(
+    boxes: BoxSource,
+    scores: np.ndarray,
+    iou_threshold: float,
+    max_output: int,
+    groups: Optional[np.ndarray] = None,
+    max_per_group: Optional[int] = None,
+) -> np.ndarray:
+    """Indices of the kept candidates, in the order they were kept (descending score).
+
+    boxes: [M, 4] (ymin, xmin, ymax, xmax), or a function from candidate indices to their boxes
+    (so a caller can decode only the candidates that are visited); scores: [M], any numeric
+    dtype (quantised is fine: only the order matters); groups: optional [M] integer ids.
+    """
+    scores = np.asarray(scores).reshape(-1)
+    if callable(boxes):
+        boxes_of = boxes
+    else:
+        all_boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+        if all_boxes.shape[0] != scores.shape[0]:
+            raise ValueError(f"{all_boxes.shape[0]} boxes but {scores.shape[0]} scores")
+        boxes_of = all_boxes.__getitem__
+    if max_per_group is not None and groups is None:
+        raise ValueError("max_per_group needs groups")
+    if max_output <= 0:
+        return np.zeros(0, dtype=np.int64)
+    threshold = np.float32(iou_threshold)
+    kept: list[int] = []
+    kept_boxes = np.zeros((0, 4), np.float32)
+    kept_groups = np.zeros(0, np.int64)
+    kept_per_group: dict[int, int] = {}
+
+    for order in _descending_chunks(scores, min(max(_FIRST_CHUNK, 4 * max_output), _MAX_CHUNK)):
+        chunk_boxes = np.asarray(boxes_of(order), dtype=np.float32).reshape(-1, 4)
+        chunk_groups = groups[order] if groups is not None else None
+        # suppresses[i, j]: chunk candidate i, if kept, removes candidate j (j after i).
+        suppresses = np.triu(iou_matrix(chunk_boxes, chunk_boxes) > threshold, 1)
+        active = np.ones(order.shape[0], dtype=bool)
+        if kept:  # boxes kept in earlier chunks suppress this chunk too
+            overlapped = iou_matrix(kept_boxes, chunk_boxes) > threshold
+            if chunk_groups is not None:
+                suppresses &= chunk_groups[:, None] == chunk_groups[None, :]
+                overlapped &= kept_groups[:, None] == chunk_groups[None, :]
+                full = [g for g, n in kept_per_group.items() if max_per_group is not None and n >= max_per_group]
+                active &= ~np.isin(chunk_groups, full)
+            active &= ~overlapped.any(axis=0)
+        elif chunk_groups is not None:
+            suppresses &= chunk_groups[:, None] == chunk_groups[None, :]
+        kept_in_chunk = []
+        for position in range(order.shape[0]):
+            if not active[position]:
+                continue
+            kept_in_chunk.append(position)
+            if len(kept) + len(kept_in_chunk) >= max_output:
+                break
+            active &= ~suppresses[position]
+            if chunk_groups is not None:
+                group = int(chunk_groups[position])
+                kept_per_group[group] = kept_per_group.get(group, 0) + 1
+                if max_per_group is not None and kept_per_group[group] >= max_per_group:
+                    active &= chunk_groups != group
+        kept.extend(int(i) for i in order[kept_in_chunk])
+        if len(kept) >= max_output:
+            break
+        kept_boxes = np.concatenate([kept_boxes, chunk_boxes[kept_in_chunk]])
+        if chunk_groups is not None:
+            kept_groups = np.concatenate([kept_groups, chunk_groups[kept_in_chunk]])
+    return np.asarray(kept, dtype=np.int64)

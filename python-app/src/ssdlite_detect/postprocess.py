@@ -1,0 +1,168 @@
+"""From raw SSD outputs to detections: score threshold, box decoding and NMS, as pure numpy.
+
+Two NMS modes:
+- "class" (per-class NMS, the TF Object Detection API pipeline default and what COCO evaluation
+  uses): every (anchor, class) pair above the threshold is a candidate; boxes of one class
+  suppress each other; at most `max_per_class` per class and `max_detections` in all.
+- "agnostic" (TFLite_Detection_PostProcess's fast NMS): each anchor votes once with its best
+  non-background class; boxes suppress each other whatever their class.
+
+Raw outputs may be quantised: the threshold and the per-anchor best class are computed on the raw
+integers (see scores.ScoreDecoder); only the boxes and scores of candidates are dequantised.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+import numpy as np
+
+from .decode import SSD_BOX_CODER_SCALES, BoxCoderScales, decode_boxes
+from .nms import non_max_suppression
+from .scores import PROBABILITIES, ScoreDecoder
+
+NMS_MODES = ("class", "agnostic")
+
+
+@dataclass(frozen=True)
+class PostprocessConfig:
+    """Thresholds and limits. Defaults are the ssdlite_mobilenet_v2_coco pipeline's, with a score
+    threshold for applications (COCO evaluation uses a tiny one)."""
+
+    score_threshold: float = 0.5
+    iou_threshold: float = 0.6
+    max_detections: int = 100
+    max_per_class: int = 100
+    nms: str = "class"
+    # Allow list of model class ids (columns of the class output; 0 is background). None = all.
+    class_ids: Optional[Tuple[int, ...]] = None
+
+    def __post_init__(self):
+        if self.nms not in NMS_MODES:
+            raise ValueError(f"nms must be one of {NMS_MODES}, not {self.nms!r}")
+        if not 0.0 <= self.score_threshold <= 1.0:
+            raise ValueError(f"score_threshold must be in [0, 1], not {self.score_threshold}")
+        if not 0.0 <= self.iou_threshold <= 1.0:
+            raise ValueError(f"iou_threshold must be in [0, 1], not {self.iou_threshold}")
+        if self.max_detections < 0 or self.max_per_class < 0:
+            raise ValueError("max_detections and max_per_class must be >= 0")
+
+
+@dataclass(frozen=True)
+class RawDetections:
+    """Detections as arrays, best first. Boxes are normalised (ymin, xmin, ymax, xmax), unclipped;
+    class ids are columns of the model's class output (COCO: 1..90, equal to COCO category ids)."""
+
+    boxes: np.ndarray
+    class_ids: np.ndarray
+    scores: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.scores.shape[0])
+
+
+def _empty() -> RawDetections:
+    return RawDetections(np.zeros((0, 4), np.float32), np.zeros(0, np.int64), np.zeros(0, np.float32))
+
+
+class SSDPostprocessor:
+    """Decodes one image's raw outputs. Build once per model; call per frame.
+
+    box_encodings: [N, 4] (ty, tx, th, tw), float or quantised with `box_quantization`;
+    class_scores: [N, C] with column 0 = background, raw as the model outputs them.
+    """
+
+    def __init__(
+        self,
+        anchors: np.ndarray,
+        config: PostprocessConfig = PostprocessConfig(),
+        score_decoder: ScoreDecoder = ScoreDecoder(),
+        box_quantization: Optional[Tuple[float, int]] = None,
+        box_coder_scales: BoxCoderScales = SSD_BOX_CODER_SCALES,
+    ):
+        self.anchors = np.asarray(anchors, dtype=np.float32)
+        self.config = config
+        self.score_decoder = score_decoder
+        self.box_quantization = box_quantization
+        self.box_coder_scales = box_coder_scales
+        self.raw_threshold = score_decoder.raw_threshold(config.score_threshold)
+
+    def _decode(self, box_encodings: np.ndarray, anchor_indices: np.ndarray) -> np.ndarray:
+        encodings = box_encodings[anchor_indices]
+        if self.box_quantization is not None:
+            scale, zero_point = self.box_quantization
+            encodings = (encodings.astype(np.float32) - np.float32(zero_point)) * np.float32(scale)
+        return decode_boxes(encodings, self.anchors[anchor_indices], self.box_coder_scales)
+
+    def __call__(self, box_encodings: np.ndarray, class_scores: np.ndarray) -> RawDetections:
+        box_encodings = np.asarray(box_encodings).reshape(-1, 4)
+        num_anchors = self.anchors.shape[0]
+        class_scores = np.asarray(class_scores).reshape(num_anchors, -1)
+        if box_encodings.shape[0] != num_anchors:
+            raise ValueError(f"{box_encodings.shape[0]} box encodings for {num_anchors} anchors")
+        if self.raw_threshold is None or self.config.max_detections == 0:
+            return _empty()
+        config = self.config
+        columns = np.arange(1, class_scores.shape[1])
+        if config.class_ids is not None:
+            columns = np.array(sorted(c for c in set(config.class_ids) if 0 < c < class_scores.shape[1]), dtype=np.int64)
+            if columns.size == 0:
+                return _empty()
+        # A contiguous slice is a view; an allow list costs one gather.
+        if columns.size == class_scores.shape[1] - 1:
+            foreground = class_scores[:, 1:]
+        else:
+            foreground = class_scores[:, columns]
+
+        if config.nms == "agnostic":
+            best_raw = foreground.max(axis=1)
+            anchors = np.flatnonzero(best_raw >= self.raw_threshold)
+            if anchors.size == 0:
+                return _empty()
+            kept = non_max_suppression(
+                lambda candidates: self._decode(box_encodings, anchors[candidates]),
+                best_raw[anchors],
+                config.iou_threshold,
+                config.max_detections,
+            )
+            kept_anchors = anchors[kept]
+            # The best class of each kept anchor only (ties: lowest class id, like TFLite's op).
+            kept_columns = columns[foreground[kept_anchors].argmax(axis=1)]
+            kept_boxes = self._decode(box_encodings, kept_anchors)
+        else:
+            anchors, column_positions = np.nonzero(foreground >= self.raw_threshold)
+            if anchors.size == 0:
+                return _empty()
+            kept = non_max_suppression(
+                lambda candidates: self._decode(box_encodings, anchors[candidates]),
+                foreground[anchors, column_positions],
+                config.iou_threshold,
+                config.max_detections,
+                groups=column_positions,
+                max_per_group=config.max_per_class,
+            )
+            kept_anchors = anchors[kept]
+            kept_columns = columns[column_positions[kept]]
+            kept_boxes = self._decode(box_encodings, kept_anchors)
+        scores = self.score_decoder.to_probabilities(class_scores[kept_anchors, kept_columns])
+        return RawDetections(kept_boxes, kept_columns.astype(np.int64), scores)
+
+
+def postprocess(
+    boxes: np.ndarray, class_probabilities: np.ndarray, config: PostprocessConfig = PostprocessConfig()
+) -> RawDetections:
+    """Threshold + NMS on already decoded boxes [N, 4] and float probabilities [N, C] (column 0 =
+    background): for callers that decode themselves. Same semantics as SSDPostprocessor."""
+    boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+    processor = _DecodedBoxesPostprocessor(boxes.shape[0], config)
+    return processor(boxes, class_probabilities)
+
+
+class _DecodedBoxesPostprocessor(SSDPostprocessor):
+    """SSDPostprocessor whose "encodings" are already decoded boxes."""
+
+    def __init__(self, num_boxes: int, config: PostprocessConfig):
+        super().__init__(np.zeros((num_boxes, 4), np.float32), config, ScoreDecoder(kind=PROBABILITIES))
+
+    def _decode(self, boxes: np.ndarray, anchor_indices: np.ndarray) -> np.ndarray:
+        return boxes[anchor_indices]

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Creates or refreshes one pinned Python 3.11 virtual environment: $SSDLITE_VENV_DIR/NAME from
+# requirements/NAME.txt (default <repo>/.venv/NAME).
+#
+# Idempotent: a stamp holds the fingerprint of this script and the requirements file; when it
+# matches, the script exits at once. pip's own download cache (~/.cache/pip) makes a rebuild cheap.
+#
+# Usage: scripts/setup-venv.sh NAME       NAME: app | tools | vela | layer
+set -euo pipefail
+
+SCRIPT_PATH=$(readlink -f "${BASH_SOURCE[0]}")
+REPO_ROOT=$(cd "$(dirname "$SCRIPT_PATH")/.." && pwd)
+NAME=${1:?usage: setup-venv.sh NAME}
+REQUIREMENTS=$REPO_ROOT/requirements/$NAME.txt
+VENV_DIR=${SSDLITE_VENV_DIR:-$REPO_ROOT/.venv}
+ENV_DIR=$VENV_DIR/$NAME
+STAMP=$ENV_DIR/.stamp
+PYTHON=${SSDLITE_PYTHON:-python3.11}
+
+fail() {
+    echo "setup-venv $NAME: $*" >&2
+    exit 1
+}
+
+[ -f "$REQUIREMENTS" ] || fail "no requirements file $REQUIREMENTS"
+command -v "$PYTHON" >/dev/null || fail "$PYTHON not found: install Python 3.11 (Debian bookworm: apt-get install python3 python3-venv)"
+
+fingerprint=$(cat "$SCRIPT_PATH" "$REQUIREMENTS" | sha256sum | cut -d' ' -f1)
+if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$fingerprint" ]; then
+    exit 0
+fi
+
+echo "setup-venv $NAME: creating $ENV_DIR" >&2
+rm -rf "$ENV_DIR"
+"$PYTHON" -m venv "$ENV_DIR" || fail "cannot create a venv with $PYTHON (Debian: apt-get install python3-venv)"
+pip() { "$ENV_DIR/bin/python" -m pip --disable-pip-version-check --quiet "$@"; }
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+install() {
+    if ! pip install "$@" >"$log" 2>&1; then
+        tail -n 20 "$log" >&2
+        fail "pip install $* failed (PyPI unreachable? see above)"
+    fi
+}
+
+case $NAME in
+    vela)
+        # ethos-u-vela 3.7.0 is an sdist whose build needs old setuptools/setuptools_scm; build it
+        # against those, without pip's isolated build environment.
+        install "setuptools<70" "setuptools_scm<7" wheel
+        install --no-build-isolation -r "$REQUIREMENTS"
+        ;;
+    *)
+        install -r "$REQUIREMENTS"
+        ;;
+esac
+
+# Our own packages, editable, without dependencies (their pins are in the requirements file).
+case $NAME in
+    app) install --no-deps -e "$REPO_ROOT/python-app" ;;
+    tools) install --no-deps -e "$REPO_ROOT/python-app" -e "$REPO_ROOT/model-tools" ;;
+esac
+
+echo "$fingerprint" >"$STAMP"

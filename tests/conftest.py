@@ -1,0 +1,53 @@
+"""Shared by every test folder: where the reference fixtures and environments are.
+
+Reference fixtures (../shared/reference, a real COCO SSD with TFLite's own post-processing op) are
+found through SSDLITE_REFERENCE_DIR. Tests that need them skip with a reason when they are absent,
+and fail instead when SSDLITE_REQUIRE_REFERENCE=1 (CI sets it, so CI never skips them silently).
+This module imports nothing beyond the standard library and pytest: every environment loads it.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _required(variable: str) -> bool:
+    return os.environ.get(variable, "") == "1"
+
+
+def need_path(path: Path, what: str, require_variable: str) -> Path:
+    """`path` if it exists; else skip (or fail when `require_variable` is 1) naming what is missing."""
+    if path.exists():
+        return path
+    message = f"{what} not found at {path}"
+    if _required(require_variable):
+        pytest.fail(f"{message} and {require_variable}=1")
+    pytest.skip(message)
+
+
+def reference_dir() -> Path:
+    default = REPO_ROOT.parent / "shared" / "reference"
+    return Path(os.environ.get("SSDLITE_REFERENCE_DIR") or default)
+
+
+def venv_dir() -> Path:
+    return Path(os.environ.get("SSDLITE_VENV_DIR") or REPO_ROOT / ".venv")
+
+
+@pytest.fixture(scope="session")
+def reference() -> Path:
+    """The reference fixture folder (see ../shared/reference/README.md)."""
+    folder = need_path(reference_dir(), "reference fixtures (SSDLITE_REFERENCE_DIR)", "SSDLITE_REQUIRE_REFERENCE")
+    for name in ("coco_ssd_mobilenet_v1_raw.tflite", "coco_ssd_postprocess_only.tflite", "bus.jpg", "coco_labels.txt"):
+        need_path(folder / name, f"reference fixture {name}", "SSDLITE_REQUIRE_REFERENCE")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tflite210_python() -> Path:
+    """The BSP's exact TFLite 2.10.0 runtime on this host (scripts/setup-tflite210.sh)."""
+    return need_path(venv_dir() / "tflite210" / "bin" / "python", "TFLite 2.10 env (make env-tflite210)", "SSDLITE_REQUIRE_TFLITE210")
