@@ -34,7 +34,10 @@ class ReferenceSSD:
     def raw_outputs(self, image: Image.Image):
         """uint8 [1917, 4] box encodings and [1917, 91] scores for an RGB image (stretched to 300x300)."""
         pixels = np.asarray(image.convert("RGB").resize((300, 300), Image.BILINEAR), np.uint8)
-        self.interpreter.set_tensor(self.input["index"], pixels[None])
+        return self.raw_outputs_for_tensor(pixels[None])
+
+    def raw_outputs_for_tensor(self, input_tensor: np.ndarray):
+        self.interpreter.set_tensor(self.input["index"], input_tensor)
         self.interpreter.invoke()
         return (
             self.interpreter.get_tensor(self.boxes.index)[0],

@@ -24,7 +24,15 @@ from .labels import COCO_LABELS, check_labels_match, read_labels
 from .postprocess import PostprocessConfig, RawDetections, SSDPostprocessor
 from .preprocess import LoadedImage, input_lookup_table, prepare_input, read_image
 from .results import BBox, Detection, DetectionResult
-from .runtime import SSDSignature, create_interpreter, identify_ssd_tensors, import_runtime, is_vela_model, read_model
+from .runtime import (
+    SSDSignature,
+    create_interpreter,
+    identify_ssd_tensors,
+    import_runtime,
+    is_vela_model,
+    read_model,
+    read_model_anchors,
+)
 from .scores import SCORE_KINDS, ScoreDecoder, infer_score_kind
 
 
@@ -89,7 +97,10 @@ class Detector:
         )
         self.labels = self._load_labels(labels)
 
-        anchors = generate_anchors(anchor_config)
+        anchors = read_model_anchors(self.interpreter, self.signature.num_anchors)
+        self.anchor_source = "model" if anchors is not None else "generated"
+        if anchors is None:
+            anchors = generate_anchors(anchor_config)
         if anchors.shape[0] != self.signature.num_anchors:
             raise ModelError(
                 f"{self.model_path} predicts {self.signature.num_anchors} boxes but the anchor "

@@ -6,7 +6,9 @@ then `ai_edge_litert` and `tensorflow.lite` for hosts. Imported lazily, so `--he
 """
 from __future__ import annotations
 
+import ctypes
 import importlib
+import os
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Sequence, Tuple
 
@@ -158,6 +160,27 @@ def identify_ssd_tensors(
     return SSDSignature(image, boxes[0], classes[0])
 
 
+def read_model_anchors(interpreter, num_anchors: int) -> Optional[np.ndarray]:
+    """The anchors a TFLite-exported SSD carries as a constant tensor named "anchors", dequantised
+    to float32 [N, 4] (ycenter, xcenter, h, w); None when the model has none.
+
+    TFLite's own post-processing op decodes with exactly these (quantised) values, so using them
+    reproduces its boxes; models cut before post-processing (ours) have none and get generated ones.
+    """
+    for details in interpreter.get_tensor_details():
+        if details["name"] != "anchors" or tuple(details["shape"]) != (num_anchors, 4):
+            continue
+        try:
+            values = interpreter.get_tensor(details["index"])
+        except ValueError:
+            return None  # not a readable constant
+        scale, zero_point = details.get("quantization", (0.0, 0))
+        if scale:
+            return (values.astype(np.float32) - np.float32(zero_point)) * np.float32(scale)
+        return values.astype(np.float32)
+    return None
+
+
 def count_delegated_partitions(interpreter) -> Optional[int]:
     """How many graph partitions a delegate replaced (nodes named DELEGATE), or None if the
     runtime cannot tell. Only meaningful after allocate_tensors()."""
@@ -165,6 +188,23 @@ def count_delegated_partitions(interpreter) -> Optional[int]:
     if ops_details is None:
         return None
     return sum(1 for op in ops_details() if op.get("op_name") == "DELEGATE")
+
+
+_DELEGATE_ENTRY_POINTS = ("tflite_plugin_create_delegate", "tflite_plugin_destroy_delegate")
+
+
+def _check_delegate_library(path: str) -> None:
+    """Open the library ourselves first: when TFLite's load_delegate fails on a file that is not a
+    delegate, its Delegate object prints an "Exception ignored" traceback as it is collected."""
+    if not os.path.exists(path):
+        raise DelegateError(f"delegate not found: {path}")
+    try:
+        library = ctypes.CDLL(path)
+    except OSError as error:
+        raise DelegateError(f"cannot load delegate {path}: {error}") from None
+    missing = [symbol for symbol in _DELEGATE_ENTRY_POINTS if not hasattr(library, symbol)]
+    if missing:
+        raise DelegateError(f"cannot load delegate {path}: not a TFLite external delegate (no {missing[0]})")
 
 
 def create_interpreter(
@@ -183,6 +223,7 @@ def create_interpreter(
     if threads is not None:
         kwargs["num_threads"] = threads
     if delegate_path is not None:
+        _check_delegate_library(delegate_path)
         try:
             delegate = runtime.load_delegate(delegate_path, delegate_options or {})
         except (ValueError, OSError, RuntimeError) as error:
