@@ -30,21 +30,18 @@ def decode_boxes(
 ) -> np.ndarray:
     """[N, 4] (ty, tx, th, tw) encodings + [N, 4] (yc, xc, h, w) anchors -> [N, 4] float32 (ymin, xmin, ymax, xmax).
 
-    Normalised image coordinates. Computed in float64 and rounded once to float32, which is what
-    TFLite's op does, so boxes agree with it to float32 precision.
+    Normalised image coordinates. Rounded as TFLite's DecodeCenterSizeBoxes rounds: the centre and
+    half-size are computed in float64 and stored as float32, the corners in float32 arithmetic;
+    so boxes equal the op's bit for bit given the same float32 inputs.
     """
     encodings = np.asarray(encodings, dtype=np.float64).reshape(-1, 4)
     anchors = np.asarray(anchors, dtype=np.float64).reshape(-1, 4)
     if encodings.shape != anchors.shape:
         raise ValueError(f"{encodings.shape[0]} box encodings for {anchors.shape[0]} anchors")
-    anchor_yc, anchor_xc, anchor_h, anchor_w = anchors.T
-    ycenter = encodings[:, 0] / scales.y * anchor_h + anchor_yc
-    xcenter = encodings[:, 1] / scales.x * anchor_w + anchor_xc
-    half_h = 0.5 * np.exp(encodings[:, 2] / scales.h) * anchor_h
-    half_w = 0.5 * np.exp(encodings[:, 3] / scales.w) * anchor_w
-    return np.stack(
-        [ycenter - half_h, xcenter - half_w, ycenter + half_h, xcenter + half_w], axis=1
-    ).astype(np.float32)
+    anchor_sizes = anchors[:, 2:]
+    centres = (encodings[:, :2] / (scales.y, scales.x) * anchor_sizes + anchors[:, :2]).astype(np.float32)
+    half_sizes = (0.5 * np.exp(encodings[:, 2:] / (scales.h, scales.w)) * anchor_sizes).astype(np.float32)
+    return np.concatenate([centres - half_sizes, centres + half_sizes], axis=1)
 
 
 def box_areas(boxes: np.ndarray) -> np.ndarray:

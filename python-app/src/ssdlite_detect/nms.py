@@ -14,15 +14,15 @@ chunk reads a precomputed IoU matrix instead of calling numpy once per pair.
 """
 from __future__ import annotations
 
-from typing import Callable, Iterator, Optional, Union
+from typing import Callable, Iterator, Optional, Tuple, Union
 
 import numpy as np
 
-from .decode import box_areas
 
 BoxSource = Union[np.ndarray, Callable[[np.ndarray], np.ndarray]]
 
-_FIRST_CHUNK = 64
+# Enough for max_output boxes plus the ones they suppress in most images; ties may add more.
+_FIRST_CHUNK = 32
 _CHUNK_GROWTH = 4
 # The in-chunk IoU matrix is chunk x chunk float32: 1024 keeps it at 4 MiB.
 _MAX_CHUNK = 1024
@@ -52,15 +52,27 @@ def iou_matrix(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
     """[A, B] IoU of (ymin, xmin, ymax, xmax) boxes in float32.
 
     As TFLite's ComputeIntersectionOverUnion: a pair where either box has area <= 0 has IoU 0.
+    Written with few temporaries and in-place operations: for the small chunks NMS works on,
+    numpy's per-call overhead is most of the cost.
     """
-    areas_a = box_areas(boxes_a)[:, None]
-    areas_b = box_areas(boxes_b)[None, :]
-    inter_h = np.minimum(boxes_a[:, None, 2], boxes_b[None, :, 2]) - np.maximum(boxes_a[:, None, 0], boxes_b[None, :, 0])
-    inter_w = np.minimum(boxes_a[:, None, 3], boxes_b[None, :, 3]) - np.maximum(boxes_a[:, None, 1], boxes_b[None, :, 1])
-    intersection = np.maximum(inter_h, 0) * np.maximum(inter_w, 0)
+    ymin_a, xmin_a, ymax_a, xmax_a = (boxes_a[:, k : k + 1] for k in range(4))  # columns, [A, 1]
+    ymin_b, xmin_b, ymax_b, xmax_b = (boxes_b[:, k] for k in range(4))          # rows, [B]
+    intersection = np.minimum(ymax_a, ymax_b)
+    intersection -= np.maximum(ymin_a, ymin_b)
+    np.maximum(intersection, 0, out=intersection)
+    width = np.minimum(xmax_a, xmax_b)
+    width -= np.maximum(xmin_a, xmin_b)
+    np.maximum(width, 0, out=width)
+    intersection *= width
+    areas_a = (ymax_a - ymin_a) * (xmax_a - xmin_a)
+    areas_b = (ymax_b - ymin_b) * (xmax_b - xmin_b)
+    union = areas_a + areas_b
+    union -= intersection
     with np.errstate(divide="ignore", invalid="ignore"):
-        iou = intersection / (areas_a + areas_b - intersection)
-    return np.where((areas_a > 0) & (areas_b > 0), iou, 0).astype(np.float32, copy=False)
+        intersection /= union  # now the IoU
+    if (areas_a <= 0).any() or (areas_b <= 0).any():
+        intersection[(areas_a <= 0) | (areas_b <= 0)] = 0
+    return intersection
 
 
 def non_max_suppression(
@@ -71,7 +83,20 @@ def non_max_suppression(
     groups: Optional[np.ndarray] = None,
     max_per_group: Optional[int] = None,
 ) -> np.ndarray:
-    """Indices of the kept candidates, in the order they were kept (descending score).
+    """Indices of the kept candidates, in the order they were kept (descending score); see
+    non_max_suppression_with_boxes for the arguments."""
+    return non_max_suppression_with_boxes(boxes, scores, iou_threshold, max_output, groups, max_per_group)[0]
+
+
+def non_max_suppression_with_boxes(
+    boxes: BoxSource,
+    scores: np.ndarray,
+    iou_threshold: float,
+    max_output: int,
+    groups: Optional[np.ndarray] = None,
+    max_per_group: Optional[int] = None,
+) -> Tuple[np.ndarray, np.ndarray]:
+    """(indices of the kept candidates in the order they were kept, their [K, 4] float32 boxes).
 
     boxes: [M, 4] (ymin, xmin, ymax, xmax), or a function from candidate indices to their boxes
     (so a caller can decode only the candidates that are visited); scores: [M], any numeric
@@ -88,14 +113,14 @@ def non_max_suppression(
     if max_per_group is not None and groups is None:
         raise ValueError("max_per_group needs groups")
     if max_output <= 0:
-        return np.zeros(0, dtype=np.int64)
+        return np.zeros(0, dtype=np.int64), np.zeros((0, 4), np.float32)
     threshold = np.float32(iou_threshold)
     kept: list[int] = []
     kept_boxes = np.zeros((0, 4), np.float32)
     kept_groups = np.zeros(0, np.int64)
     kept_per_group: dict[int, int] = {}
 
-    for order in _descending_chunks(scores, min(max(_FIRST_CHUNK, 4 * max_output), _MAX_CHUNK)):
+    for order in _descending_chunks(scores, min(max(_FIRST_CHUNK, 3 * max_output), _MAX_CHUNK)):
         chunk_boxes = np.asarray(boxes_of(order), dtype=np.float32).reshape(-1, 4)
         chunk_groups = groups[order] if groups is not None else None
         # suppresses[i, j]: chunk candidate i, if kept, removes candidate j (j after i).
@@ -125,9 +150,9 @@ def non_max_suppression(
                 if max_per_group is not None and kept_per_group[group] >= max_per_group:
                     active &= chunk_groups != group
         kept.extend(int(i) for i in order[kept_in_chunk])
+        kept_boxes = np.concatenate([kept_boxes, chunk_boxes[kept_in_chunk]])
         if len(kept) >= max_output:
             break
-        kept_boxes = np.concatenate([kept_boxes, chunk_boxes[kept_in_chunk]])
         if chunk_groups is not None:
             kept_groups = np.concatenate([kept_groups, chunk_groups[kept_in_chunk]])
-    return np.asarray(kept, dtype=np.int64)
+    return np.asarray(kept, dtype=np.int64), kept_boxes

@@ -18,7 +18,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 from .decode import SSD_BOX_CODER_SCALES, BoxCoderScales, decode_boxes
-from .nms import non_max_suppression
+from .nms import non_max_suppression_with_boxes
 from .scores import PROBABILITIES, ScoreDecoder
 
 NMS_MODES = ("class", "agnostic")
@@ -81,6 +81,7 @@ class SSDPostprocessor:
         box_coder_scales: BoxCoderScales = SSD_BOX_CODER_SCALES,
     ):
         self.anchors = np.asarray(anchors, dtype=np.float32)
+        self._anchors_float64 = self.anchors.astype(np.float64)  # decode_boxes computes in float64
         self.config = config
         self.score_decoder = score_decoder
         self.box_quantization = box_quantization
@@ -92,7 +93,7 @@ class SSDPostprocessor:
         if self.box_quantization is not None:
             scale, zero_point = self.box_quantization
             encodings = (encodings.astype(np.float32) - np.float32(zero_point)) * np.float32(scale)
-        return decode_boxes(encodings, self.anchors[anchor_indices], self.box_coder_scales)
+        return decode_boxes(encodings, self._anchors_float64[anchor_indices], self.box_coder_scales)
 
     def __call__(self, box_encodings: np.ndarray, class_scores: np.ndarray) -> RawDetections:
         box_encodings = np.asarray(box_encodings).reshape(-1, 4)
@@ -119,7 +120,7 @@ class SSDPostprocessor:
             anchors = np.flatnonzero(best_raw >= self.raw_threshold)
             if anchors.size == 0:
                 return _empty()
-            kept = non_max_suppression(
+            kept, kept_boxes = non_max_suppression_with_boxes(
                 lambda candidates: self._decode(box_encodings, anchors[candidates]),
                 best_raw[anchors],
                 config.iou_threshold,
@@ -128,12 +129,11 @@ class SSDPostprocessor:
             kept_anchors = anchors[kept]
             # The best class of each kept anchor only (ties: lowest class id, like TFLite's op).
             kept_columns = columns[foreground[kept_anchors].argmax(axis=1)]
-            kept_boxes = self._decode(box_encodings, kept_anchors)
         else:
             anchors, column_positions = np.nonzero(foreground >= self.raw_threshold)
             if anchors.size == 0:
                 return _empty()
-            kept = non_max_suppression(
+            kept, kept_boxes = non_max_suppression_with_boxes(
                 lambda candidates: self._decode(box_encodings, anchors[candidates]),
                 foreground[anchors, column_positions],
                 config.iou_threshold,
@@ -143,7 +143,6 @@ class SSDPostprocessor:
             )
             kept_anchors = anchors[kept]
             kept_columns = columns[column_positions[kept]]
-            kept_boxes = self._decode(box_encodings, kept_anchors)
         scores = self.score_decoder.to_probabilities(class_scores[kept_anchors, kept_columns])
         return RawDetections(kept_boxes, kept_columns.astype(np.int64), scores)
 

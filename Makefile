@@ -1,0 +1,70 @@
+# One entry point for the project. `make` runs the main job (model bundle, then the board image);
+# `make test` sets up every environment and runs the whole test suite offline.
+# Environments live in .venv/ and are rebuilt only when their pins change (scripts/setup-*.sh).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+VENV ?= .venv
+export SSDLITE_VENV_DIR := $(abspath $(VENV))
+REFERENCE ?= $(abspath ../shared/reference)
+export SSDLITE_REFERENCE_DIR ?= $(REFERENCE)
+WORK ?= .cache/model-work
+BUNDLE ?= model-bundle
+KAS_FILES ?= kas.yml
+# NXP's EULA is accepted only by saying so: `make ACCEPT_FSL_EULA=1` (after reading meta-imx/LICENSE.txt).
+ifeq ($(ACCEPT_FSL_EULA),1)
+KAS_FILES := $(KAS_FILES):kas/accept-fsl-eula.yml
+endif
+
+ENVS := app tools vela layer
+TOOLS := $(VENV)/tools/bin/ssdlite-tools
+
+.PHONY: all setup $(addprefix env-,$(ENVS)) env-tflite210 bundle image test test-app test-model-tools test-layer demo benchmark clean help
+
+all: bundle image  ## main job: model bundle from the real checkpoint, then the board image
+
+help:
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
+
+setup: $(addprefix env-,$(ENVS)) env-tflite210  ## create every environment (idempotent)
+
+$(addprefix env-,$(ENVS)): env-%:
+	@scripts/setup-venv.sh $*
+
+env-tflite210:
+	@scripts/setup-tflite210.sh
+
+# --- the main job ------------------------------------------------------------------------------
+bundle: env-tools env-vela env-tflite210  ## fetch -> convert -> vela -> check -> bundle into model-bundle/
+	$(TOOLS) fetch --cache .cache/downloads
+	$(TOOLS) convert --cache .cache/downloads --output $(WORK)
+	$(TOOLS) vela --model $(WORK)/ssdlite_mobilenetv2_coco_int8.tflite --output $(WORK)/vela
+	$(TOOLS) check --work $(WORK)
+	$(TOOLS) bundle --work $(WORK) --output $(BUNDLE)
+
+image:  ## board image with kas (i.MX 93 EVK; KAS_FILES=kas.yml:kas/imx8mp.yml for the 8M Plus)
+	@scripts/build-image.sh $(KAS_FILES)
+
+# --- tests ---------------------------------------------------------------------------------------
+test: test-app test-model-tools test-layer  ## set up the environments and run the whole suite offline
+
+test-app: env-app env-tflite210
+	$(VENV)/app/bin/python -m pytest tests/app
+
+test-model-tools: env-tools env-vela env-tflite210
+	$(VENV)/tools/bin/python -m pytest tests/model_tools
+
+test-layer: env-layer
+	$(VENV)/layer/bin/python -m pytest tests/layer
+
+# --- on this host ----------------------------------------------------------------------------------
+demo: env-app  ## ssdlite-detect on the reference photo with the reference SSD (host CPU)
+	$(VENV)/app/bin/ssdlite-detect --model $(SSDLITE_REFERENCE_DIR)/coco_ssd_mobilenet_v1_raw.tflite \
+	    --labels $(SSDLITE_REFERENCE_DIR)/coco_labels.txt $(SSDLITE_REFERENCE_DIR)/bus.jpg
+
+benchmark: env-app  ## post-processing and pre/post-vs-invoke ratios on this host
+	$(VENV)/app/bin/python benchmarks/postprocess_vs_tflite_op.py
+	$(VENV)/app/bin/python benchmarks/frame_overhead.py
+
+clean:  ## remove environments, caches and the bundle
+	rm -rf $(VENV) .cache $(BUNDLE)
