@@ -8,7 +8,7 @@ VENV ?= .venv
 export SSDLITE_VENV_DIR := $(abspath $(VENV))
 REFERENCE ?= $(abspath ../shared/reference)
 export SSDLITE_REFERENCE_DIR ?= $(REFERENCE)
-WORK ?= .cache/model-work
+WORK ?= .cache/model-tools
 BUNDLE ?= model-bundle
 KAS_FILES ?= kas.yml
 # NXP's EULA is accepted only by saying so: `make ACCEPT_FSL_EULA=1` (after reading meta-imx/LICENSE.txt).
@@ -19,7 +19,7 @@ endif
 ENVS := app tools vela layer
 TOOLS := $(VENV)/tools/bin/ssdlite-tools
 
-.PHONY: all setup $(addprefix env-,$(ENVS)) env-tflite210 bundle image test test-app test-model-tools test-layer demo benchmark clean help
+.PHONY: all setup $(addprefix env-,$(ENVS)) env-tflite210 bundle evaluate image test test-app test-model-tools test-layer demo benchmark clean help
 
 all: bundle image  ## main job: model bundle from the real checkpoint, then the board image
 
@@ -36,11 +36,14 @@ env-tflite210:
 
 # --- the main job ------------------------------------------------------------------------------
 bundle: env-tools env-vela env-tflite210  ## fetch -> convert -> vela -> check -> bundle into model-bundle/
-	$(TOOLS) fetch --cache .cache/downloads
-	$(TOOLS) convert --cache .cache/downloads --output $(WORK)
-	$(TOOLS) vela --model $(WORK)/ssdlite_mobilenetv2_coco_int8.tflite --output $(WORK)/vela
-	$(TOOLS) check --work $(WORK)
-	$(TOOLS) bundle --work $(WORK) --output $(BUNDLE)
+	$(TOOLS) fetch --workdir $(WORK)
+	$(TOOLS) convert --workdir $(WORK)
+	$(TOOLS) vela --workdir $(WORK)
+	$(TOOLS) check --workdir $(WORK) --json $(WORK)/check.json
+	$(TOOLS) bundle --workdir $(WORK) --output $(BUNDLE)
+
+evaluate: env-tools  ## COCO val2017 mAP of the int8 and float models (needs the network or local COCO)
+	$(TOOLS) evaluate --workdir $(WORK) --json $(WORK)/evaluate.json
 
 image:  ## board image with kas (i.MX 93 EVK; KAS_FILES=kas.yml:kas/imx8mp.yml for the 8M Plus)
 	@scripts/build-image.sh $(KAS_FILES)

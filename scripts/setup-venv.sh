@@ -25,7 +25,8 @@ fail() {
 [ -f "$REQUIREMENTS" ] || fail "no requirements file $REQUIREMENTS"
 command -v "$PYTHON" >/dev/null || fail "$PYTHON not found: install Python 3.11 (Debian bookworm: apt-get install python3 python3-venv)"
 
-fingerprint=$(cat "$SCRIPT_PATH" "$REQUIREMENTS" | sha256sum | cut -d' ' -f1)
+# vela-build.txt is part of every fingerprint: simpler than special-casing, and it rarely changes.
+fingerprint=$(cat "$SCRIPT_PATH" "$REQUIREMENTS" "$REPO_ROOT/requirements/vela-build.txt" | sha256sum | cut -d' ' -f1)
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$fingerprint" ]; then
     exit 0
 fi
@@ -45,9 +46,9 @@ install() {
 
 case $NAME in
     vela)
-        # ethos-u-vela 3.7.0 is an sdist whose build needs old setuptools/setuptools_scm; build it
-        # against those, without pip's isolated build environment.
-        install "setuptools<70" "setuptools_scm<7" wheel
+        # ethos-u-vela 3.7.0 is an sdist whose build needs old setuptools/setuptools_scm and numpy
+        # installed first; build it against those, without pip's isolated build environment.
+        install -r "$REPO_ROOT/requirements/vela-build.txt"
         install --no-build-isolation -r "$REQUIREMENTS"
         ;;
     *)

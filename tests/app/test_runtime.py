@@ -122,3 +122,27 @@ def test_model_that_does_not_load_is_a_model_error(tmp_path):
     broken.write_bytes(b"\x1c\x00\x00\x00TFL3" + bytes(64))
     with pytest.raises(ModelError, match="cannot load"):
         create_interpreter(import_runtime(), str(broken))
+
+
+def test_runtime_falls_back_to_tensorflow_lite_then_says_what_to_install(monkeypatch):
+    import sys
+    import types
+
+    from ssdlite_detect.errors import RuntimeMissingError
+
+    fake_lite = types.SimpleNamespace(
+        Interpreter="tf-interpreter",
+        experimental=types.SimpleNamespace(load_delegate="tf-load-delegate", OpResolverType=types.SimpleNamespace(
+            BUILTIN_WITHOUT_DEFAULT_DELEGATES="no-defaults")),
+    )
+    monkeypatch.setitem(sys.modules, "tflite_runtime", None)  # None makes the import fail
+    monkeypatch.setitem(sys.modules, "tflite_runtime.interpreter", None)
+    monkeypatch.setitem(sys.modules, "ai_edge_litert", None)
+    monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", None)
+    monkeypatch.setitem(sys.modules, "tensorflow", types.SimpleNamespace(lite=fake_lite))
+    runtime = import_runtime()
+    assert (runtime.name, runtime.interpreter_class, runtime.load_delegate) == ("tensorflow", "tf-interpreter", "tf-load-delegate")
+    assert runtime.op_resolver_without_default_delegates == "no-defaults"
+    monkeypatch.setitem(sys.modules, "tensorflow", None)
+    with pytest.raises(RuntimeMissingError, match="tensorflow-lite package"):
+        import_runtime()

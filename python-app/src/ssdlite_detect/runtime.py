@@ -2,7 +2,7 @@
 the model's input and SSD outputs by shape and dtype (never by index).
 
 Runtime modules, in order: `tflite_runtime` (what the BSP's tensorflow-lite package installs),
-then `ai_edge_litert` and `tensorflow.lite` for hosts. Imported lazily, so `--help` stays fast.
+then `ai_edge_litert` and TensorFlow's `tf.lite` for hosts. Imported lazily, so `--help` stays fast.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import numpy as np
 
 from .errors import DelegateError, ModelError, RuntimeMissingError
 
-_RUNTIME_MODULES = ("tflite_runtime.interpreter", "ai_edge_litert.interpreter", "tensorflow.lite")
+_RUNTIME_MODULES = ("tflite_runtime.interpreter", "ai_edge_litert.interpreter", "tensorflow")
 _TFLITE_IDENTIFIER = b"TFL3"  # flatbuffer file identifier, bytes 4..8 of every .tflite
 _ETHOS_U_CUSTOM_OP = b"ethos-u"  # the custom op Vela puts in place of the graph it compiled
 _INPUT_DTYPES = (np.float32, np.int8, np.uint8)
@@ -37,7 +37,9 @@ def import_runtime() -> Runtime:
             module = importlib.import_module(module_name)
         except ImportError:
             continue
-        if module_name == "tensorflow.lite":
+        if module_name == "tensorflow":
+            # The public tf.lite API (importing "tensorflow.lite" itself gives an internal package).
+            module = module.lite
             load_delegate = module.experimental.load_delegate
             resolver_type = getattr(module.experimental, "OpResolverType", None)
         else:
