@@ -1,0 +1,120 @@
+"""`ssdlite-tools convert`: prune the SavedModel and write the float32 and full-int8 TFLite models.
+
+Writes <output-dir>/ssdlite_mobilenetv2_coco_int8.tflite (calibrated on N images through the app's
+preprocessing), ssdlite_mobilenetv2_coco_float.tflite (for int8-vs-float comparisons) and
+conversion.json (checkpoint, calibration images and their sha256, settings, I/O quantisation).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+from ..calibration import (
+    CALIBRATION_SEED,
+    DEFAULT_CALIBRATION_COUNT,
+    calibration_batches,
+    default_calibration_dir,
+    select_calibration_images,
+)
+from ..checkpoint import (
+    BOX_ENCODINGS_TENSOR,
+    CLASS_LOGITS_TENSOR,
+    INPUT_HEIGHT,
+    INPUT_TENSOR,
+    INPUT_WIDTH,
+    default_checkpoint,
+    open_checkpoint,
+)
+from ..convert import IO_TYPES, convert_float, convert_int8, describe_io
+from ..manifest import file_entry, tool_versions, write_json
+from ..workspace import CONVERSION_RECORD, FLOAT_MODEL_NAME, INT8_MODEL_NAME, convert_dir, default_workdir
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "convert",
+        help="SavedModel -> float32 and full-int8 TFLite (calibrated with the app's preprocessing)",
+        description=__doc__.split("\n\n")[1],
+    )
+    parser.add_argument("--workdir", type=Path, default=default_workdir(), help="cache and work folder (default: %(default)s)")
+    parser.add_argument(
+        "--checkpoint",
+        type=Path,
+        help="the checkpoint .tar.gz, its unpacked folder or a saved_model/ folder (default: the one `fetch` unpacked)",
+    )
+    parser.add_argument(
+        "--calibration-dir",
+        type=Path,
+        help="folder of calibration images (default: <workdir>/calibration, filled by `fetch`)",
+    )
+    parser.add_argument(
+        "--calibration-images",
+        type=int,
+        default=DEFAULT_CALIBRATION_COUNT,
+        metavar="N",
+        help="calibrate on N images: sorted, shuffled with seed %d, first N (default: %%(default)s)" % CALIBRATION_SEED,
+    )
+    parser.add_argument(
+        "--io-type",
+        choices=IO_TYPES,
+        default="int8",
+        help="int8 model's input/output type; int8 keeps Quantize/Dequantize off the CPU (default: %(default)s)",
+    )
+    parser.add_argument("--output-dir", type=Path, help="where to write the models (default: <workdir>/convert)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    # TensorFlow's C++ info/warning lines (CPU features, MLIR passes) drown the progress bars;
+    # read at TensorFlow's import, which happens below, so set before.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    workdir: Path = args.workdir
+    output_dir: Path = args.output_dir or convert_dir(workdir)
+    checkpoint = open_checkpoint(args.checkpoint, workdir) if args.checkpoint else default_checkpoint(workdir)
+    images = select_calibration_images(
+        args.calibration_dir or default_calibration_dir(workdir), args.calibration_images
+    )
+    progress = not args.no_progress
+    started = time.monotonic()
+
+    float_model = convert_float(checkpoint.saved_model_dir)
+    int8_model = convert_int8(
+        checkpoint.saved_model_dir,
+        lambda: calibration_batches(images, INPUT_HEIGHT, INPUT_WIDTH, progress=progress),
+        io_type=args.io_type,
+    )
+    elapsed = time.monotonic() - started
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    int8_path, float_path = output_dir / INT8_MODEL_NAME, output_dir / FLOAT_MODEL_NAME
+    int8_path.write_bytes(int8_model)
+    float_path.write_bytes(float_model)
+    record = {
+        "stand_in": checkpoint.stand_in,
+        "source_checkpoint": checkpoint.provenance(),
+        "cut": {"input": INPUT_TENSOR, "outputs": [BOX_ENCODINGS_TENSOR, CLASS_LOGITS_TENSOR]},
+        "calibration": {
+            "seed": CALIBRATION_SEED,
+            "count": len(images),
+            "preprocessing": "ssdlite_detect.preprocess.prepare_input, float32 x / 127.5 - 1",
+            "images": [
+                {"id": image.image_id, "file": image.path.name, "sha256": image.sha256} for image in images
+            ],
+        },
+        "io_type": args.io_type,
+        "quantization": describe_io(int8_model),
+        "models": {INT8_MODEL_NAME: file_entry(int8_path), FLOAT_MODEL_NAME: file_entry(float_path)},
+        "tool_versions": tool_versions(),
+    }
+    write_json(output_dir / CONVERSION_RECORD, record)
+    note = " [STAND-IN: test data, not for the board]" if checkpoint.stand_in else ""
+    print(
+        f"int8 model: {int8_path} ({len(int8_model) / 1e6:.2f} MB, {args.io_type} I/O, "
+        f"{len(images)} calibration images){note}"
+    )
+    print(f"float model: {float_path} ({len(float_model) / 1e6:.2f} MB)")
+    print(f"converted in {elapsed:.1f} s")
+    return 0

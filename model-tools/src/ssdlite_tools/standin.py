@@ -1,0 +1,333 @@
+"""A stand-in for the zoo checkpoint: the real SSDLite MobileNetV2 graph with seeded random weights.
+
+TEST DATA ONLY. The real checkpoint cannot be downloaded where the tests run, so this module
+writes a TF1 SavedModel that `convert` loads exactly like the zoo's `saved_model/`:
+
+* the architecture of `ssdlite_mobilenet_v2_coco` (TF Object Detection API, 2018): MobileNetV2 at
+  depth multiplier 1.0 (min_depth 16) to layer_19; feature maps layer_15/expansion_output (19x19)
+  and layer_19 (10x10) plus four extra layers (1x1 conv to half depth, 3x3 stride-2 depthwise, 1x1
+  conv to 512, 256, 256, 128); SSDLite heads on each map (3x3 depthwise + BN + ReLU6, then a 1x1
+  conv with bias) predicting 3 then 6 anchors per cell (anchors_per_location of the app's
+  AnchorConfig), 4 box-code values and 91 class logits; ReLU6; batch norm with epsilon 0.001 left
+  unfolded as FusedBatchNorm on constants, as in the zoo's frozen export;
+* the zoo graph's tensor names along the path `convert` keeps (slim's scopes: `Conv`,
+  `expanded_conv_N/{expand,depthwise,project}`, `Conv_1`, `layer_19_{1,2}_Conv2d_...`,
+  `BoxPredictor_N/{BoxEncodingPredictor,ClassPredictor}[_depthwise]`), the uint8 `image_tensor`
+  input with resize + `(2/255)x - 1` in front of `FeatureExtractor/MobilenetV2/MobilenetV2/input`,
+  and the root-scope `concat` [batch, 1917, 1, 4] / `concat_1` [batch, 1917, 91] that
+  ssd_meta_arch.predict() creates;
+* a post-processing tail (squeeze, sigmoid) behind the cut so pruning is exercised. The zoo graph's
+  NMS is not reproduced: nothing after `concat`/`concat_1` survives the cut.
+
+Weights are drawn from a fixed seed. Batch-norm statistics are then measured on a seeded batch of
+synthetic images and stored as the moving mean/variance, so every normalised layer starts at about
+unit variance and activations stay in a sane range through all 60+ layers; the two 1x1 head
+convolutions (no batch norm in the real heads) are rescaled the same way so box codes and class
+logits have realistic spreads (a few confident detections per image, most anchors near zero).
+
+The SavedModel folder gets a `STAND_IN.json` marker; everything derived from it is stand_in.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ssdlite_detect.anchors import SSDLITE_MOBILENET_V2_COCO, anchors_per_location
+
+from .checkpoint import INPUT_HEIGHT, INPUT_WIDTH, SERVING_TAGS, STAND_IN_MARKER
+
+WEIGHT_SEED = 20180509
+NUM_CLASSES_WITH_BACKGROUND = 91
+BOX_CODE_SIZE = 4
+BN_EPSILON = 0.001
+# Synthetic images used to measure batch-norm statistics: >1 so the 1x1 last map has a variance.
+STATISTICS_BATCH = 6
+# Target spreads of the head outputs (the real model's are of this order).
+BOX_CODE_STD = 0.8
+CLASS_LOGIT_STD = 1.6
+CLASS_LOGIT_BIAS = -4.0  # sigmoid(-4) ~ 0.02: most scores low; on photos 500-750 of 172k exceed 0.5
+
+# MobileNetV2 (slim mobilenet_v2.V2_DEF): (expansion factor, output channels, stride) per
+# inverted-residual block, after the first 3x3 stride-2 conv to 32 channels.
+_BLOCKS = (
+    (1, 16, 1),
+    (6, 24, 2), (6, 24, 1),
+    (6, 32, 2), (6, 32, 1), (6, 32, 1),
+    (6, 64, 2), (6, 64, 1), (6, 64, 1), (6, 64, 1),
+    (6, 96, 1), (6, 96, 1), (6, 96, 1),
+    (6, 160, 2), (6, 160, 1), (6, 160, 1),
+    (6, 320, 1),
+)
+# ssd_mobilenet_v2_feature_extractor: extra feature maps built on layer_19 (index, depth).
+_EXTRA_LAYERS = ((2, 512), (3, 256), (4, 256), (5, 128))
+_BASE = "FeatureExtractor/MobilenetV2"
+
+
+def generator_fingerprint() -> str:
+    """Changes whenever the stand-in would come out different: this source or the TF/numpy versions."""
+    import tensorflow as tf
+
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    digest.update(f"tf={tf.__version__};numpy={np.__version__}".encode())
+    return digest.hexdigest()
+
+
+def _make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
+    """slim mobilenet's channel rounding (expansion sizes are multiples of 8)."""
+    min_value = min_value or divisor
+    rounded = max(min_value, int(value + divisor / 2) // divisor * divisor)
+    if rounded < 0.9 * value:
+        rounded += divisor
+    return rounded
+
+
+class _GraphWriter:
+    """Builds the network twice with identical weights: first to measure, then for real.
+
+    In the measuring pass (`statistics is None`) batch norm uses the batch's own moments and the
+    head convolutions are left unscaled; `probes` collects the tensors to measure. In the final
+    pass the measured values become FusedBatchNorm's moving mean/variance and the head scales.
+    The random generator is consumed in the same order in both passes, so weights are identical.
+    """
+
+    def __init__(self, tf, statistics: dict | None):
+        self.tf = tf
+        self.rng = np.random.default_rng(WEIGHT_SEED)
+        self.statistics = statistics
+        self.probes: dict = {}
+
+    def _const(self, value: np.ndarray, name: str):
+        return self.tf.constant(value.astype(np.float32), name=name)
+
+    def _scope(self, name: str):
+        # A trailing slash re-enters the exact scope, so op names match slim's graph verbatim.
+        return self.tf.compat.v1.name_scope(name + "/")
+
+    def batch_norm(self, net, scope: str, linear: bool):
+        tf = self.tf
+        channels = int(net.shape[-1])
+        if linear:  # projection (linear bottleneck): smaller scale, centred
+            gamma = self.rng.uniform(0.3, 0.8, channels)
+            beta = self.rng.uniform(-0.2, 0.2, channels)
+        else:  # followed by ReLU6: shifted so roughly 60 % of units are active
+            gamma = self.rng.uniform(0.6, 1.4, channels)
+            beta = self.rng.uniform(-0.3, 0.8, channels)
+        with self._scope(scope + "/BatchNorm"):
+            gamma_t = self._const(gamma, "gamma")
+            beta_t = self._const(beta, "beta")
+            if self.statistics is None:
+                mean, variance = tf.nn.moments(net, axes=[0, 1, 2])
+                self.probes[scope] = (mean, variance)
+                return tf.nn.batch_normalization(net, mean, variance, beta_t, gamma_t, BN_EPSILON)
+            mean, variance = self.statistics[scope]
+            # FusedBatchNorm (v1) on constants is what the 2018 frozen export contains.
+            outputs = tf.raw_ops.FusedBatchNorm(
+                x=net,
+                scale=gamma_t,
+                offset=beta_t,
+                mean=self._const(mean, "moving_mean"),
+                variance=self._const(variance, "moving_variance"),
+                epsilon=BN_EPSILON,
+                data_format="NHWC",
+                is_training=False,
+                name="FusedBatchNorm",
+            )
+            return outputs[0]
+
+    def conv(self, net, scope: str, channels: int, kernel: int = 1, stride: int = 1, activation: bool = True):
+        tf = self.tf
+        fan_in = kernel * kernel * int(net.shape[-1])
+        weights = self.rng.normal(0.0, np.sqrt(2.0 / fan_in), (kernel, kernel, int(net.shape[-1]), channels))
+        with self._scope(scope):
+            net = tf.nn.conv2d(net, self._const(weights, "weights"), [1, stride, stride, 1], "SAME", name="Conv2D")
+        net = self.batch_norm(net, scope, linear=not activation)
+        if activation:
+            with self._scope(scope):
+                net = tf.nn.relu6(net, name="Relu6")
+        return net
+
+    def depthwise(self, net, scope: str, stride: int = 1):
+        tf = self.tf
+        channels = int(net.shape[-1])
+        weights = self.rng.normal(0.0, np.sqrt(2.0 / 9.0), (3, 3, channels, 1))
+        with self._scope(scope):
+            net = tf.nn.depthwise_conv2d(
+                net, self._const(weights, "depthwise_weights"), [1, stride, stride, 1], "SAME", name="depthwise"
+            )
+        net = self.batch_norm(net, scope, linear=False)
+        with self._scope(scope):
+            return tf.nn.relu6(net, name="Relu6")
+
+    def head_conv(self, net, scope: str, channels: int, target_std: float, bias: np.ndarray):
+        """The predictor's 1x1 conv: no batch norm, a bias, no activation; scaled to `target_std`."""
+        tf = self.tf
+        fan_in = int(net.shape[-1])
+        weights = self.rng.normal(0.0, np.sqrt(1.0 / fan_in), (1, 1, fan_in, channels))
+        if self.statistics is not None:
+            weights = weights * (target_std / self.statistics[scope])
+        with self._scope(scope):
+            net = tf.nn.conv2d(net, self._const(weights, "weights"), [1, 1, 1, 1], "SAME", name="Conv2D")
+            net = tf.nn.bias_add(net, self._const(bias, "biases"), name="BiasAdd")
+        if self.statistics is None:
+            self.probes[scope] = tf.math.reduce_std(net)
+        return net
+
+    def inverted_residual(self, net, scope: str, expansion: int, channels: int, stride: int):
+        tf = self.tf
+        input_tensor = tf.identity(net, name=scope + "/input")
+        inner = _make_divisible(int(net.shape[-1]) * expansion) if expansion > 1 else int(net.shape[-1])
+        net = input_tensor
+        if inner > int(net.shape[-1]):
+            net = self.conv(net, scope + "/expand", inner)
+            net = tf.identity(net, name=scope + "/expansion_output")
+        expansion_output = net
+        net = self.depthwise(net, scope + "/depthwise", stride)
+        net = tf.identity(net, name=scope + "/depthwise_output")
+        net = self.conv(net, scope + "/project", channels, activation=False)
+        if stride == 1 and int(net.shape[-1]) == int(input_tensor.shape[-1]):
+            with self._scope(scope):
+                net = tf.add(net, input_tensor, name="add")
+        return tf.identity(net, name=scope + "/output"), expansion_output
+
+    def feature_maps(self, image):
+        """MobileNetV2 to layer_19 plus the SSD extra layers: the six maps the heads run on."""
+        tf = self.tf
+        with self._scope(_BASE + "/MobilenetV2"):
+            net = tf.identity(image, name="input")
+        net = self.conv(net, _BASE + "/Conv", 32, kernel=3, stride=2)
+        layer_15_expansion = None
+        for index, (expansion, channels, stride) in enumerate(_BLOCKS):
+            scope = _BASE + ("/expanded_conv" if index == 0 else f"/expanded_conv_{index}")
+            net, expansion_output = self.inverted_residual(net, scope, expansion, channels, stride)
+            if index == 13:  # layer_15 = the 14th inverted residual, the 19x19 -> 10x10 one
+                layer_15_expansion = expansion_output
+        net = self.conv(net, _BASE + "/Conv_1", 1280)  # layer_19
+        maps = [layer_15_expansion, net]
+        for index, depth in _EXTRA_LAYERS:
+            net = self.conv(net, f"{_BASE}/layer_19_1_Conv2d_{index}_1x1_{depth // 2}", depth // 2)
+            scope = f"{_BASE}/layer_19_2_Conv2d_{index}_3x3_s2_{depth}"
+            net = self.depthwise(net, scope + "_depthwise", stride=2)
+            net = self.conv(net, scope, depth)
+            maps.append(net)
+        return maps
+
+    def predictions(self, maps):
+        """SSDLite box predictor: per map, depthwise 3x3 then 1x1 heads, reshaped and concatenated."""
+        tf = self.tf
+        box_encodings, class_logits = [], []
+        for index, (feature_map, anchors) in enumerate(
+            zip(maps, anchors_per_location(SSDLITE_MOBILENET_V2_COCO))
+        ):
+            scope = f"BoxPredictor_{index}"
+            height, width = int(feature_map.shape[1]), int(feature_map.shape[2])
+            boxes = self.depthwise(feature_map, scope + "/BoxEncodingPredictor_depthwise")
+            boxes = self.head_conv(
+                boxes,
+                scope + "/BoxEncodingPredictor",
+                anchors * BOX_CODE_SIZE,
+                BOX_CODE_STD,
+                np.zeros(anchors * BOX_CODE_SIZE),
+            )
+            classes = self.depthwise(feature_map, scope + "/ClassPredictor_depthwise")
+            class_bias = np.full(anchors * NUM_CLASSES_WITH_BACKGROUND, CLASS_LOGIT_BIAS)
+            class_bias += self.rng.normal(0.0, 0.5, class_bias.shape)
+            classes = self.head_conv(
+                classes, scope + "/ClassPredictor", anchors * NUM_CLASSES_WITH_BACKGROUND, CLASS_LOGIT_STD, class_bias
+            )
+            with self._scope(scope):
+                # combined_static_and_dynamic_shape: the batch size stays dynamic, as in the zoo graph.
+                batch = tf.shape(feature_map, name="Shape")[0]
+                box_encodings.append(
+                    tf.reshape(boxes, tf.stack([batch, height * width * anchors, 1, BOX_CODE_SIZE]), name="Reshape")
+                )
+                class_logits.append(
+                    tf.reshape(
+                        classes,
+                        tf.stack([batch, height * width * anchors, NUM_CLASSES_WITH_BACKGROUND]),
+                        name="Reshape_1",
+                    )
+                )
+        # Root scope, created in this order by ssd_meta_arch.predict(): names `concat`, `concat_1`.
+        return tf.concat(box_encodings, axis=1, name="concat"), tf.concat(class_logits, axis=1, name="concat_1")
+
+
+def _statistics_images() -> np.ndarray:
+    """Seeded synthetic 'photos' in [-1, 1]: smooth colour fields with edges plus fine noise."""
+    rng = np.random.default_rng(WEIGHT_SEED + 1)
+    coarse = rng.uniform(-1.0, 1.0, (STATISTICS_BATCH, 10, 10, 3))
+    images = np.repeat(np.repeat(coarse, 30, axis=1), 30, axis=2)
+    images += rng.normal(0.0, 0.15, images.shape)
+    return np.clip(images, -1.0, 1.0).astype(np.float32)
+
+
+def _measure_statistics(tf) -> dict:
+    graph = tf.Graph()
+    with graph.as_default():
+        writer = _GraphWriter(tf, statistics=None)
+        maps = writer.feature_maps(tf.constant(_statistics_images()))
+        writer.predictions(maps)
+        with tf.compat.v1.Session(graph=graph) as session:
+            measured = session.run(writer.probes)
+    statistics = {}
+    for scope, value in measured.items():
+        if isinstance(value, tuple):
+            mean, variance = value
+            statistics[scope] = (mean, np.maximum(variance, 1e-4))
+        else:
+            statistics[scope] = float(max(value, 1e-6))
+    return statistics
+
+
+def write_standin_saved_model(export_dir: Path) -> Path:
+    """Write the stand-in TF1 SavedModel (tag 'serve', signature 'serving_default') to `export_dir`.
+
+    Written to a temporary sibling first and renamed, so a cache never holds half a model.
+    """
+    import tensorflow as tf
+
+    export_dir = Path(export_dir)
+    statistics = _measure_statistics(tf)
+    graph = tf.Graph()
+    with graph.as_default():
+        image_tensor = tf.compat.v1.placeholder(tf.uint8, [None, None, None, 3], name="image_tensor")
+        with tf.compat.v1.name_scope("Preprocessor/"):
+            resized = tf.compat.v1.image.resize_bilinear(
+                tf.cast(image_tensor, tf.float32, name="ToFloat"), [INPUT_HEIGHT, INPUT_WIDTH], name="ResizeBilinear"
+            )
+            # SSDMobileNetV2FeatureExtractor.preprocess: map [0, 255] to [-1, 1].
+            normalised = tf.subtract(tf.multiply(resized, 2.0 / 255.0, name="mul"), 1.0, name="sub")
+        writer = _GraphWriter(tf, statistics=statistics)
+        box_encodings, class_logits = writer.predictions(writer.feature_maps(normalised))
+        # Behind the cut: what the zoo graph's Postprocessor starts with.
+        squeezed = tf.squeeze(box_encodings, axis=2, name="Squeeze")
+        with tf.compat.v1.name_scope("Postprocessor/"):
+            scores = tf.sigmoid(class_logits, name="convert_scores")
+        staging = Path(tempfile.mkdtemp(prefix=export_dir.name + ".", dir=export_dir.parent))
+        shutil.rmtree(staging)
+        with tf.compat.v1.Session(graph=graph) as session:
+            builder = tf.compat.v1.saved_model.Builder(str(staging))
+            signature = tf.compat.v1.saved_model.predict_signature_def(
+                inputs={"inputs": image_tensor},
+                outputs={"raw_box_encodings": squeezed, "raw_detection_scores": scores},
+            )
+            builder.add_meta_graph_and_variables(
+                session, list(SERVING_TAGS), signature_def_map={"serving_default": signature}
+            )
+            builder.save()
+    marker = {
+        "stand_in": True,
+        "purpose": "test data only: real SSDLite MobileNetV2 architecture, seeded random weights",
+        "generator": "ssdlite_tools.standin",
+        "fingerprint": generator_fingerprint(),
+        "weight_seed": WEIGHT_SEED,
+    }
+    (staging / STAND_IN_MARKER).write_text(json.dumps(marker, indent=2, sort_keys=True) + "\n")
+    if export_dir.exists():
+        shutil.rmtree(export_dir)
+    staging.rename(export_dir)
+    return export_dir

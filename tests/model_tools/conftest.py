@@ -1,0 +1,202 @@
+"""Shared fixtures for the model-tools tests: the stand-in checkpoint and its converted models.
+
+Slow artifacts are built once and cached in `<repo>/.cache/standin/<key>/`, where the key hashes
+everything that decides their bytes (the generator's and the converter's sources, the calibration
+photos, the TensorFlow and numpy versions). A second run of the suite reuses them; changing any of
+those inputs builds afresh. Every folder is built in a temporary sibling and renamed into place,
+so an interrupted run never leaves a half-built cache entry behind.
+
+Fixtures for other test modules:
+  standin_cache_root   <repo>/.cache/standin, for caching further slow artifacts
+  run_tool             run_tool(name, argv): one sub-command in-process (ToolsError propagates)
+  subprocess_command   `python -c` code running one sub-command: [python, -c, code, name, *argv]
+  standin_saved_model  Path of the stand-in TF1 SavedModel folder (saved_model.pb inside)
+  calibration_images   list of photo Paths (scikit-image's bundled photos), all in one folder
+  holdout_images       other photos, never used for calibration (for int8-vs-float checks)
+  standin_workdir      a --workdir whose convert/ holds the converted models and conversion.json
+  standin_int8_tflite  Path of the full-int8 model (int8 input/output)
+  standin_float_tflite Path of the float32 model
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# $SSDLITE_TEST_CACHE moves the cache, e.g. to time a cold run without touching the shared one.
+CACHE_ROOT = Path(os.environ.get("SSDLITE_TEST_CACHE") or REPO_ROOT / ".cache" / "standin")
+# Real photos shipped inside the scikit-image wheel (skimage/data), readable offline. The
+# calibration set and the hold-out set never overlap.
+CALIBRATION_PHOTOS = ("astronaut.png", "coffee.png", "motorcycle_left.png", "rocket.jpg")
+HOLDOUT_PHOTOS = ("chelsea.png", "motorcycle_right.png", "camera.png")
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def run_command(name: str, argv: list[str]) -> int:
+    """Run one sub-command through its own argparse definition (as `ssdlite-tools NAME ...`)."""
+    parser = argparse.ArgumentParser(prog="ssdlite-tools")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    importlib.import_module(f"ssdlite_tools.commands.{name}").add_parser(subparsers)
+    args = parser.parse_args([name, *argv])
+    return int(args.func(args) or 0)
+
+
+def _source_digest(*modules: str) -> str:
+    digest = hashlib.sha256()
+    for module in modules:
+        digest.update(Path(importlib.import_module(module).__file__).read_bytes())
+    return digest.hexdigest()
+
+
+def _skimage_photo(name: str) -> Path:
+    import skimage.data
+
+    path = Path(skimage.data.data_dir) / name
+    if not path.is_file():
+        pytest.fail(f"{path} missing: scikit-image (requirements/tools.txt) ships it in its wheel")
+    return path
+
+
+def _build_once(target: Path, build) -> Path:
+    """Run build(staging_folder) unless `target` exists; publish atomically."""
+    if target.is_dir():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
+    try:
+        build(staging)
+        try:
+            staging.rename(target)
+        except OSError:  # another session published it first
+            if not target.is_dir():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+@pytest.fixture(scope="session")
+def standin_cache_root() -> Path:
+    """`<repo>/.cache/standin`: where fixtures cache slow artifacts (key them by their inputs)."""
+    return CACHE_ROOT
+
+
+@pytest.fixture(scope="session")
+def run_tool():
+    """`run_tool(name, argv)`: run one sub-command in-process; ToolsError propagates."""
+    return run_command
+
+
+# Code for `python -c`: one sub-command in a fresh interpreter (argv after `-c CODE`).
+SUBPROCESS_COMMAND = (
+    "import argparse, importlib, sys\n"
+    "parser = argparse.ArgumentParser(prog='ssdlite-tools')\n"
+    "subparsers = parser.add_subparsers(dest='command', required=True)\n"
+    "importlib.import_module('ssdlite_tools.commands.' + sys.argv[1]).add_parser(subparsers)\n"
+    "args = parser.parse_args(sys.argv[1:])\n"
+    "sys.exit(args.func(args))\n"
+)
+
+
+@pytest.fixture(scope="session")
+def subprocess_command() -> str:
+    return SUBPROCESS_COMMAND
+
+
+@pytest.fixture(scope="session")
+def standin_key() -> str:
+    from ssdlite_tools.standin import generator_fingerprint
+
+    return generator_fingerprint()[:16]
+
+
+@pytest.fixture(scope="session")
+def standin_saved_model(standin_key) -> Path:
+    from ssdlite_tools.standin import write_standin_saved_model
+
+    folder = CACHE_ROOT / standin_key / "saved_model"
+    if not folder.is_dir():
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        write_standin_saved_model(folder)  # writes a sibling and renames it: never half-written
+    return folder
+
+
+@pytest.fixture(scope="session")
+def calibration_images() -> list[Path]:
+    folder = CACHE_ROOT / "photos" / "calibration"
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name in CALIBRATION_PHOTOS:
+        target = folder / name
+        if not target.is_file():
+            shutil.copyfile(_skimage_photo(name), target)
+        paths.append(target)
+    return paths
+
+
+@pytest.fixture(scope="session")
+def holdout_images() -> list[Path]:
+    return [_skimage_photo(name) for name in HOLDOUT_PHOTOS]
+
+
+@pytest.fixture(scope="session")
+def conversion_key(standin_key, calibration_images) -> str:
+    import numpy
+    import tensorflow
+
+    digest = hashlib.sha256(standin_key.encode())
+    digest.update(
+        _source_digest(
+            "ssdlite_tools.convert",
+            "ssdlite_tools.calibration",
+            "ssdlite_tools.checkpoint",
+            "ssdlite_tools.manifest",
+            "ssdlite_tools.commands.convert",
+            "ssdlite_detect.preprocess",
+        ).encode()
+    )
+    for path in calibration_images:
+        digest.update(path.read_bytes())
+    digest.update(f"{tensorflow.__version__} {numpy.__version__}".encode())
+    return digest.hexdigest()[:16]
+
+
+@pytest.fixture(scope="session")
+def standin_workdir(standin_saved_model, calibration_images, conversion_key) -> Path:
+    """A work folder as `convert` leaves it, converted through the command line code path."""
+
+    def convert(staging: Path) -> None:
+        run_command(
+            "convert",
+            [
+                "--workdir", str(staging),
+                "--checkpoint", str(standin_saved_model),
+                "--calibration-dir", str(calibration_images[0].parent),
+                "--calibration-images", str(len(calibration_images)),
+                "--no-progress",
+            ],
+        )  # fmt: skip
+
+    return _build_once(CACHE_ROOT / "converted" / conversion_key, convert)
+
+
+@pytest.fixture(scope="session")
+def standin_int8_tflite(standin_workdir) -> Path:
+    from ssdlite_tools.workspace import INT8_MODEL_NAME, convert_dir
+
+    return convert_dir(standin_workdir) / INT8_MODEL_NAME
+
+
+@pytest.fixture(scope="session")
+def standin_float_tflite(standin_workdir) -> Path:
+    from ssdlite_tools.workspace import FLOAT_MODEL_NAME, convert_dir
+
+    return convert_dir(standin_workdir) / FLOAT_MODEL_NAME
