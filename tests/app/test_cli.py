@@ -219,3 +219,17 @@ def test_the_cli_gives_the_same_detections_on_the_bsp_tflite_2_10(tflite210_pyth
     strip = lambda out: [{k: v for k, v in json.loads(line).items() if k != "timing_ms"} for line in out.splitlines()]  # noqa: E731
     assert strip(on_210.stdout) == strip(on_214.stdout)
     assert strip(on_210.stdout)[0]["detections"][0]["label"] == "bus"
+
+
+def test_detector_on_a_fake_imx8mp_falls_back_when_the_npu_cannot_run(tmp_path, model):
+    """The board's default path: no --model, SoC from the kernel, delegate missing -> CPU, said once."""
+    from ssdlite_detect.detector import Detector
+    from ssdlite_detect.device import IMX8MP, Platform
+
+    models = tmp_path / "share"
+    models.mkdir()
+    (models / "ssdlite_mobilenetv2_coco_int8.tflite").write_bytes(Path(model).read_bytes())
+    notes = []
+    detector = Detector(model_dir=str(models), platform=Platform(IMX8MP, "i.MX8MP", False), on_fallback=notes.append)
+    assert detector.backend == "cpu" and detector.model_path == str(models / "ssdlite_mobilenetv2_coco_int8.tflite")
+    assert len(notes) == 1 and "vx unavailable" in notes[0] and "libvx_delegate.so" in notes[0]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Callable, List, Optional, Sequence, Union
+from typing import Callable, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 from PIL import Image
@@ -61,34 +61,19 @@ class Detector:
             raise ValueError(f"score_kind must be one of {SCORE_KINDS}")
         runtime = import_runtime()
         self.platform = platform or devices.detect_platform()
-        model_is_vela = model_path is not None and is_vela_model(read_model(model_path))
+        vela_by_path: Dict[str, bool] = {}  # each model file is read (and checked) once
+
+        def is_vela(path: str) -> bool:
+            if path not in vela_by_path:
+                vela_by_path[path] = is_vela_model(read_model(path))
+            return vela_by_path[path]
+
         plans = devices.plan_backends(
-            device, self.platform, model_path, model_dir, delegate_path, model_is_vela
+            device, self.platform, model_path, model_dir, delegate_path, model_path is not None and is_vela(model_path)
         )
-        if threads is None:
-            threads = os.cpu_count() or 1
-        self.interpreter = None
-        for position, plan in enumerate(plans):
-            try:
-                model = read_model(plan.model_path)
-                if plan.delegate_path is not None:
-                    devices.check_npu_prerequisites(plan, self.platform)
-                elif is_vela_model(model):
-                    raise ModelError(
-                        f"{plan.model_path} is compiled by Vela: it needs the Ethos-U delegate "
-                        f"({devices.ETHOSU_DELEGATE}) on an i.MX 93; use the int8 model on the CPU"
-                    )
-                self.interpreter = create_interpreter(
-                    runtime, plan.model_path, threads, plan.delegate_path, plan.delegate_options
-                )
-            except DelegateError as error:
-                if position + 1 == len(plans):
-                    raise
-                if on_fallback is not None:
-                    on_fallback(f"{plan.backend} unavailable ({error}); falling back to {plans[position + 1].backend}")
-                continue
-            self.plan = plan
-            break
+        self.plan, self.interpreter = self._open_first_working_backend(
+            plans, runtime, threads or os.cpu_count() or 1, is_vela, on_fallback
+        )
         self.model_path = self.plan.model_path
         self.backend = self.plan.backend
         self.runtime_name = runtime.name
@@ -114,6 +99,31 @@ class Detector:
         )
         image_input = self.signature.input
         self._lookup_table = input_lookup_table(image_input.dtype, image_input.quantization)
+
+    def _open_first_working_backend(self, plans, runtime, threads, is_vela, on_fallback):
+        """(plan, interpreter) of the first plan that works; a delegate failure moves on to the
+        next plan (the CPU, with --device auto) and is reported through on_fallback."""
+        for position, plan in enumerate(plans):
+            try:
+                if plan.delegate_path is None:
+                    if is_vela(plan.model_path):  # also fails clearly on a missing or non-TFLite file
+                        raise ModelError(
+                            f"{plan.model_path} is compiled by Vela: it needs the Ethos-U delegate "
+                            f"({devices.ETHOSU_DELEGATE}) on an i.MX 93; use the int8 model on the CPU"
+                        )
+                else:
+                    devices.check_npu_prerequisites(plan, self.platform)
+                    try:
+                        is_vela(plan.model_path)
+                    except ModelError as error:  # the NPU's model is missing: the next backend may work
+                        raise DelegateError(str(error)) from None
+                return plan, create_interpreter(runtime, plan.model_path, threads, plan.delegate_path, plan.delegate_options)
+            except DelegateError as error:
+                if position + 1 == len(plans):
+                    raise
+                if on_fallback is not None:
+                    on_fallback(f"{plan.backend} unavailable ({error}); falling back to {plans[position + 1].backend}")
+        raise AssertionError("plan_backends returned no plan")  # it raises instead
 
     def _load_labels(self, labels: Union[None, str, Sequence[str]]) -> Sequence[str]:
         num_classes = self.signature.num_classes
