@@ -78,6 +78,8 @@ def test_a_vela_model_off_imx93_names_what_is_missing():
         plan_backends("auto", IMX8MP_BOARD, model_path="/data/m_vela.tflite", model_is_vela=True)
     plans = plan_backends("auto", IMX93_BOARD, model_path="/data/m_vela.tflite", model_is_vela=True)
     assert [p.backend for p in plans] == ["ethos-u"]  # no CPU fallback: the CPU cannot run it
+    with pytest.raises(ModelError, match="the CPU cannot run it"):
+        plan_backends("cpu", IMX93_BOARD, model_path="/data/m_vela.tflite", model_is_vela=True)
 
 
 def test_explicit_delegate(tmp_path):

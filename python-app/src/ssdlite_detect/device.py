@@ -97,21 +97,26 @@ def plan_backends(
     """
     if device not in DEVICES:
         raise ValueError(f"device must be one of {DEVICES}")
+    if delegate_path is not None and device == "cpu":
+        raise DelegateError("--delegate and --device cpu contradict each other")
     int8_model = model_path or os.path.join(model_dir, INT8_MODEL)
-    if delegate_path is not None:
-        if device == "cpu":
-            raise DelegateError("--delegate and --device cpu contradict each other")
-        name = os.path.basename(delegate_path)
-        backend = "ethos-u" if "ethosu" in name else "vx" if "vx_delegate" in name else name
-        options = _vx_options(vx_cache_dir, int8_model) if backend == "vx" else {}
-        plans = [BackendPlan(backend, model_path or (os.path.join(model_dir, VELA_MODEL) if backend == "ethos-u" else int8_model), delegate_path, options)]
-        return plans + ([BackendPlan("cpu", int8_model)] if device == "auto" and not model_is_vela else [])
+    vela_model = model_path or os.path.join(model_dir, VELA_MODEL)
+    cpu_plan = None if model_is_vela else BackendPlan("cpu", int8_model)
 
-    npu_plan = None
-    if platform.soc == IMX93 and (model_path is None or model_is_vela):
-        npu_plan = BackendPlan("ethos-u", model_path or os.path.join(model_dir, VELA_MODEL), ETHOSU_DELEGATE)
+    if delegate_path is not None:
+        name = os.path.basename(delegate_path)
+        if "ethosu" in name:
+            npu_plan = BackendPlan("ethos-u", vela_model, delegate_path)
+        elif "vx_delegate" in name:
+            npu_plan = BackendPlan("vx", int8_model, delegate_path, _vx_options(vx_cache_dir, int8_model))
+        else:
+            npu_plan = BackendPlan(name, int8_model, delegate_path)
+    elif platform.soc == IMX93 and (model_path is None or model_is_vela):
+        npu_plan = BackendPlan("ethos-u", vela_model, ETHOSU_DELEGATE)
     elif platform.soc == IMX8MP and not model_is_vela:
         npu_plan = BackendPlan("vx", int8_model, VX_DELEGATE, _vx_options(vx_cache_dir, int8_model))
+    else:
+        npu_plan = None
 
     if model_is_vela and npu_plan is None:
         raise ModelError(
@@ -119,16 +124,16 @@ def plan_backends(
             f"{ETHOSU_DELEGATE} (package tensorflow-lite-ethosu-delegate) and {ETHOSU_DEVICE}; "
             f"this is {platform.soc_id}: use the int8 model ({INT8_MODEL}) instead"
         )
-    if device == "npu":
-        if npu_plan is None:
-            raise DelegateError(f"no supported NPU on this SoC ({platform.soc_id}); use --device cpu or auto")
-        return [npu_plan]
-    if device == "cpu":
-        return [BackendPlan("cpu", int8_model)]
-    plans = [npu_plan] if npu_plan is not None else []
-    if not model_is_vela:
-        plans.append(BackendPlan("cpu", int8_model))
-    return plans
+    if device == "cpu" and cpu_plan is None:
+        raise ModelError(f"{model_path} is compiled by Vela: the CPU cannot run it; use the int8 model ({INT8_MODEL})")
+    if device == "npu" and npu_plan is None:
+        raise DelegateError(f"no supported NPU on this SoC ({platform.soc_id}); use --device cpu or auto")
+    plans = {
+        "npu": [npu_plan],
+        "cpu": [cpu_plan],
+        "auto": [npu_plan, cpu_plan],
+    }[device]
+    return [plan for plan in plans if plan is not None]
 
 
 def check_npu_prerequisites(plan: BackendPlan, platform: Platform) -> None:
