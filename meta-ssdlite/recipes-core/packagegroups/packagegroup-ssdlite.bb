@@ -1,0 +1,23 @@
+SUMMARY = "SSDLite MobileNetV2 detector: ssdlite-detect and the models this SoC runs"
+DESCRIPTION = "The one package an image adds for object detection: the \
+ssdlite-detect app with its TensorFlow Lite delegates, the int8 model (CPU \
+and i.MX 8M Plus NPU) and, on i.MX 93, the Vela model for the Ethos-U65."
+LICENSE = "MIT"
+
+# The model set differs per SoC; must be set before inheriting packagegroup,
+# which otherwise makes the recipe allarch.
+PACKAGE_ARCH = "${MACHINE_ARCH}"
+
+inherit packagegroup
+
+RDEPENDS:${PN} = " \
+    ${SSDLITE_NPU_MODEL} \
+    python3-ssdlite-detect \
+    ssdlite-mobilenetv2-int8 \
+"
+
+# The int8 model runs everywhere (CPU, and the 8M Plus NPU through the VX
+# delegate); the i.MX 93 also gets the Ethos-U65 build of it and keeps the
+# int8 model as its CPU fallback.
+SSDLITE_NPU_MODEL = ""
+SSDLITE_NPU_MODEL:mx93-nxp-bsp = "ssdlite-mobilenetv2-vela"

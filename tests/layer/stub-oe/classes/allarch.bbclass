@@ -1,0 +1,2 @@
+# Stand-in for oe-core's allarch.bbclass (see ../README.md).
+PACKAGE_ARCH = "all"

@@ -1,0 +1,146 @@
+"""ssdlite-mobilenetv2: the bundle is fetched with BitBake's fetcher, verified
+against manifest.json, installed by the recipe's do_install (as expanded by
+BitBake's data store) into a temporary ${D}, and split into packages."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+import bb
+from conftest import (
+    MODEL_RECIPE,
+    fetch_and_unpack,
+    make_bundle,
+    modes,
+    parse_recipe,
+    run_python_task,
+    run_shell_task,
+    split_packages,
+)
+
+MODEL_DIR = "/usr/share/ssdlite-mobilenetv2"
+
+
+def build(tmp_path, machine, **bundle_options):
+    bundle = make_bundle(tmp_path / "bundle", **bundle_options)
+    rd = parse_recipe(MODEL_RECIPE, machine, tmp_path, {"SSDLITE_MODEL_DIR": str(bundle)})
+    fetch_and_unpack(rd)
+    return rd
+
+
+def test_install_tree_modes_and_packages(machine, common_licenses):
+    rd = build(common_licenses, machine)
+    run_python_task(rd, "do_verify_bundle")
+    result = run_shell_task(rd, "do_install")
+    assert result.returncode == 0, result.stderr
+
+    dest = rd.getVar("D")
+    assert modes(dest) == {
+        "/usr": 0o755,
+        "/usr/share": 0o755,
+        MODEL_DIR: 0o755,
+        MODEL_DIR + "/ssdlite_mobilenetv2_coco_int8.tflite": 0o644,
+        MODEL_DIR + "/ssdlite_mobilenetv2_coco_int8_vela.tflite": 0o644,
+        MODEL_DIR + "/coco_labels.txt": 0o644,
+        MODEL_DIR + "/manifest.json": 0o644,
+    }
+    # Installed byte for byte from the bundle.
+    for name in ("ssdlite_mobilenetv2_coco_int8.tflite", "coco_labels.txt", "manifest.json"):
+        with open(common_licenses / "bundle" / name, "rb") as a, open(dest + MODEL_DIR + "/" + name, "rb") as b:
+            assert a.read() == b.read()
+
+    packages = split_packages(rd)
+    assert packages["ssdlite-mobilenetv2-int8"] == [MODEL_DIR + "/ssdlite_mobilenetv2_coco_int8.tflite"]
+    assert packages["ssdlite-mobilenetv2-vela"] == [MODEL_DIR + "/ssdlite_mobilenetv2_coco_int8_vela.tflite"]
+    assert packages["ssdlite-mobilenetv2"] == [MODEL_DIR + "/coco_labels.txt", MODEL_DIR + "/manifest.json"]
+    assert packages["<unpackaged>"] == []
+    assert rd.getVar("RDEPENDS:ssdlite-mobilenetv2-int8").split() == ["ssdlite-mobilenetv2"]
+    assert rd.getVar("RDEPENDS:ssdlite-mobilenetv2-vela").split() == ["ssdlite-mobilenetv2"]
+
+
+def test_data_recipe_is_allarch_without_machine_overrides(machine, common_licenses):
+    rd = build(common_licenses, machine)
+    assert rd.getVar("PACKAGE_ARCH") == "all"
+    # An allarch recipe must not vary with the machine: the choice of model per
+    # SoC is made in packagegroup-ssdlite (MACHINE_ARCH).
+    text = MODEL_RECIPE.read_text()
+    assert not re.search(r":(mx\d|imx)", text)
+
+
+def test_bundle_is_taken_from_ssdlite_model_dir(common_licenses):
+    rd = build(common_licenses, "imx93evk")
+    assert rd.getVar("S").endswith("/bundle")
+    assert sorted(p for p in __import__("os").listdir(rd.getVar("S"))) == [
+        "coco_labels.txt",
+        "manifest.json",
+        "ssdlite_mobilenetv2_coco_int8.tflite",
+        "ssdlite_mobilenetv2_coco_int8_vela.tflite",
+    ]
+
+
+def test_default_bundle_is_model_bundle_beside_the_layer(common_licenses):
+    from conftest import REPO, make_config
+
+    d = make_config("imx93evk", common_licenses)
+    assert d.getVar("SSDLITE_REPO_DIR") == str(REPO)
+    if not (REPO / "model-bundle" / "manifest.json").exists():
+        with pytest.raises(bb.parse.SkipRecipe, match="make bundle"):
+            parse_recipe(MODEL_RECIPE, "imx93evk", common_licenses)
+
+
+def test_missing_bundle_skips_the_recipe_with_the_command_to_run(common_licenses):
+    with pytest.raises(bb.parse.SkipRecipe) as error:
+        parse_recipe(MODEL_RECIPE, "imx93evk", common_licenses, {"SSDLITE_MODEL_DIR": str(common_licenses / "none")})
+    message = str(error.value)
+    assert "make bundle" in message and "ssdlite-tools bundle" in message and "SSDLITE_MODEL_DIR" in message
+    assert "manifest.json" in message
+
+
+def test_partial_bundle_names_the_missing_file(common_licenses):
+    bundle = make_bundle(common_licenses / "bundle")
+    (bundle / "ssdlite_mobilenetv2_coco_int8_vela.tflite").unlink()
+    with pytest.raises(bb.parse.SkipRecipe, match="ssdlite_mobilenetv2_coco_int8_vela.tflite"):
+        parse_recipe(MODEL_RECIPE, "imx93evk", common_licenses, {"SSDLITE_MODEL_DIR": str(bundle)})
+
+
+def test_stand_in_bundle_is_refused(common_licenses, caplog):
+    rd = build(common_licenses, "imx93evk", stand_in=True)
+    with pytest.raises(bb.BBHandledException):
+        run_python_task(rd, "do_verify_bundle")
+    assert "stand-in" in caplog.text and "make bundle" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "tampered",
+    ["ssdlite_mobilenetv2_coco_int8.tflite", "ssdlite_mobilenetv2_coco_int8_vela.tflite", "coco_labels.txt"],
+)
+def test_file_not_matching_manifest_is_refused(tampered, common_licenses, caplog):
+    rd = build(common_licenses, "imx8mpevk", tamper=tampered)
+    with pytest.raises(bb.BBHandledException):
+        run_python_task(rd, "do_verify_bundle")
+    assert tampered in caplog.text and "sha256" in caplog.text
+
+
+def test_manifest_without_an_entry_is_refused(common_licenses, caplog):
+    import json
+
+    rd = build(common_licenses, "imx93evk")
+    manifest_path = rd.getVar("S") + "/manifest.json"
+    with open(manifest_path) as f:
+        manifest = json.load(f)
+    del manifest["files"]["coco_labels.txt"]
+    with open(manifest_path, "w") as f:
+        json.dump(manifest, f)
+    with pytest.raises(bb.BBHandledException):
+        run_python_task(rd, "do_verify_bundle")
+    assert "coco_labels.txt" in caplog.text
+
+
+def test_verification_runs_before_install(common_licenses):
+    rd = build(common_licenses, "imx93evk")
+    assert "do_unpack" in rd.getVarFlag("do_verify_bundle", "deps")
+    assert "do_verify_bundle" in rd.getVarFlag("do_configure", "deps")
+    # The bundle's location is not part of the task hash (relocatable sstate).
+    assert "SSDLITE_MODEL_DIR" in rd.getVarFlag("do_verify_bundle", "vardepsexclude")
