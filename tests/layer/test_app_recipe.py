@@ -69,6 +69,8 @@ def test_install_tree_and_modes(built, machine):
     tree = modes(dest)
     script = dest + "/usr/bin/ssdlite-detect"
     assert tree["/usr/bin/ssdlite-detect"] == 0o755
+    # Where the VX delegate's compiled graph is cached (the app's device.VX_CACHE_DIR).
+    assert tree["/var/cache/ssdlite-detect"] == 0o755
     with open(script) as f:
         first = f.readline().strip()
     # Runs the board's python3, not the build host's.

@@ -35,6 +35,11 @@ do_configure:append() {
 # Pure Python, but the accelerator stack it pulls in depends on the SoC.
 PACKAGE_ARCH = "${MACHINE_ARCH}"
 
+# The VX delegate compiles the graph for the i.MX 8M Plus NPU on the first
+# inference (seconds); the app keeps the compiled graph here so that later runs
+# start at once (ssdlite_detect/device.py VX_CACHE_DIR).
+FILES:${PN} += "${localstatedir}/cache/ssdlite-detect"
+
 # python3-* split packages that hold the standard-library modules the app
 # imports (poky's python3-manifest.json): python3-core has argparse,
 # importlib, math, os, sys, time, typing and warnings; colorsys is in
@@ -65,3 +70,7 @@ SSDLITE_ACCELERATOR_RDEPENDS:mx93-nxp-bsp = " \
     tensorflow-lite-ethosu-delegate \
 "
 SSDLITE_ACCELERATOR_RDEPENDS:mx8mp-nxp-bsp = "tensorflow-lite-vx-delegate"
+
+do_install:append() {
+    install -d -m 0755 ${D}${localstatedir}/cache/ssdlite-detect
+}
