@@ -39,6 +39,14 @@ def default_workdir() -> Path:
     return (root if root is not None else Path.cwd()) / ".cache" / "model-tools"
 
 
+def add_workdir_argument(parser) -> None:
+    """The --workdir option every sub-command shares: where each step reads what the previous wrote."""
+    parser.add_argument(
+        "--workdir", type=Path, default=default_workdir(),
+        help="cache and work folder shared by the steps (default: %(default)s; $SSDLITE_WORKDIR)",
+    )
+
+
 def default_bundle_dir() -> Path:
     """`<repo>/model-bundle`: where the layer's recipe reads the models from by default."""
     root = repo_root()

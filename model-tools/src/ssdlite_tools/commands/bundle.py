@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from ..bundle import build_bundle
-from ..workspace import MANIFEST_NAME, convert_dir, default_bundle_dir, default_workdir, vela_dir
+from ..workspace import MANIFEST_NAME, add_workdir_argument, convert_dir, default_bundle_dir, vela_dir
 
 
 def add_parser(subparsers) -> None:
@@ -20,7 +20,7 @@ def add_parser(subparsers) -> None:
         help="write model-bundle/ (int8 and Vela models, labels, manifest.json) for the layer",
         description=__doc__.split("\n\n")[1],
     )
-    parser.add_argument("--workdir", type=Path, default=default_workdir(), help="cache and work folder (default: %(default)s)")
+    add_workdir_argument(parser)
     parser.add_argument("--convert-dir", type=Path, help="output of `convert` (default: <workdir>/convert)")
     parser.add_argument("--vela-dir", type=Path, help="output of `vela` (default: <workdir>/vela)")
     parser.add_argument(

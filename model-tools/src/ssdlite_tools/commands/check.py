@@ -15,7 +15,14 @@ from ..calibration import IMAGE_SUFFIXES
 from ..download import DEFAULT_TIMEOUT, download
 from ..errors import GateFailed, ToolsError
 from ..tflite_ops import read_model
-from ..workspace import CONVERSION_RECORD, FLOAT_MODEL_NAME, INT8_MODEL_NAME, convert_dir, default_workdir, vela_dir
+from ..workspace import (
+    CONVERSION_RECORD,
+    FLOAT_MODEL_NAME,
+    INT8_MODEL_NAME,
+    add_workdir_argument,
+    convert_dir,
+    vela_dir,
+)
 
 GATES = ("tflite210", "vela", "agreement")
 # The int8-vs-float comparison runs on this many held-out images unless told otherwise: enough to
@@ -35,7 +42,7 @@ def add_parser(subparsers) -> None:
             "gate fails."
         ),
     )
-    parser.add_argument("--workdir", type=Path, default=None, help="tools work folder (default: .cache/model-tools)")
+    add_workdir_argument(parser)
     parser.add_argument(
         "--model", type=Path, default=None, help=f"int8 model (default: WORKDIR/convert/{INT8_MODEL_NAME})"
     )
@@ -166,7 +173,7 @@ def print_table(results: List[bsp_gates.GateResult]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    workdir = args.workdir or default_workdir()
+    workdir = args.workdir
     model = args.model or convert_dir(workdir) / INT8_MODEL_NAME
     if not model.is_file():
         raise ToolsError(f"no int8 model at {model}: run `ssdlite-tools convert` or pass --model")

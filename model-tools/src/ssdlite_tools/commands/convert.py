@@ -29,7 +29,7 @@ from ..checkpoint import (
 )
 from ..convert import IO_TYPES, convert_float, convert_int8, describe_io
 from ..manifest import file_entry, tool_versions, write_json
-from ..workspace import CONVERSION_RECORD, FLOAT_MODEL_NAME, INT8_MODEL_NAME, convert_dir, default_workdir
+from ..workspace import CONVERSION_RECORD, FLOAT_MODEL_NAME, INT8_MODEL_NAME, add_workdir_argument, convert_dir
 
 
 def add_parser(subparsers) -> None:
@@ -38,7 +38,7 @@ def add_parser(subparsers) -> None:
         help="SavedModel -> float32 and full-int8 TFLite (calibrated with the app's preprocessing)",
         description=__doc__.split("\n\n")[1],
     )
-    parser.add_argument("--workdir", type=Path, default=default_workdir(), help="cache and work folder (default: %(default)s)")
+    add_workdir_argument(parser)
     parser.add_argument(
         "--checkpoint",
         type=Path,

@@ -17,7 +17,7 @@ from .. import coco, coco_eval
 from ..bsp_gates import json_safe
 from ..download import DEFAULT_TIMEOUT, download
 from ..errors import ToolsError
-from ..workspace import FLOAT_MODEL_NAME, INT8_MODEL_NAME, convert_dir, default_workdir
+from ..workspace import FLOAT_MODEL_NAME, INT8_MODEL_NAME, add_workdir_argument, convert_dir
 
 LOCAL_IMAGES_HINT = "pass --images-dir with a local copy of COCO val2017 (and --annotations FILE)"
 
@@ -35,7 +35,7 @@ def add_parser(subparsers) -> None:
             "WORKDIR/downloads/coco when missing, or read from --annotations/--images-dir."
         ),
     )
-    parser.add_argument("--workdir", type=Path, default=None, help="tools work folder (default: .cache/model-tools)")
+    add_workdir_argument(parser)
     parser.add_argument(
         "--model",
         type=Path,
@@ -117,7 +117,7 @@ def evaluate_model(
 
 
 def run(args: argparse.Namespace) -> int:
-    workdir = args.workdir or default_workdir()
+    workdir = args.workdir
     models = args.model or _default_models(workdir)
     for model in models:
         if not model.is_file():

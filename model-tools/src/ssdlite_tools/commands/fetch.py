@@ -19,7 +19,7 @@ from ..calibration import (
 from ..checkpoint import fetch_checkpoint, open_checkpoint
 from ..coco import COCO_BASE_URL, default_lock_path, fetch_annotations, fetch_calibration_images, read_lock
 from ..download import DEFAULT_TIMEOUT
-from ..workspace import default_workdir
+from ..workspace import add_workdir_argument
 
 
 def add_parser(subparsers) -> None:
@@ -28,7 +28,7 @@ def add_parser(subparsers) -> None:
         help="download and verify the TF1 checkpoint, calibration images and COCO annotations",
         description=__doc__.split("\n\n")[1],
     )
-    parser.add_argument("--workdir", type=Path, default=default_workdir(), help="cache and work folder (default: %(default)s)")
+    add_workdir_argument(parser)
     parser.add_argument("--checkpoint", type=Path, help="local ssdlite_mobilenet_v2_coco_2018_05_09.tar.gz instead of downloading it")
     parser.add_argument(
         "--checkpoint-url",

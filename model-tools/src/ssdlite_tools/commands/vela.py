@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from .. import vela
-from ..workspace import INT8_MODEL_NAME, convert_dir, default_workdir, vela_dir
+from ..workspace import INT8_MODEL_NAME, add_workdir_argument, convert_dir, vela_dir
 
 
 def add_parser(subparsers) -> None:
@@ -20,7 +20,7 @@ def add_parser(subparsers) -> None:
             f"{vela.VELA_MODEL_NAME}, {vela.SUMMARY_NAME}, {vela.CONFIG_NAME} and {vela.LOG_NAME}."
         ),
     )
-    parser.add_argument("--workdir", type=Path, default=None, help="tools work folder (default: .cache/model-tools)")
+    add_workdir_argument(parser)
     parser.add_argument(
         "--model", type=Path, default=None, help=f"int8 model (default: WORKDIR/convert/{INT8_MODEL_NAME})"
     )
@@ -32,7 +32,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    workdir = args.workdir or default_workdir()
+    workdir = args.workdir
     model = args.model or convert_dir(workdir) / INT8_MODEL_NAME
     output_dir = args.output_dir or vela_dir(workdir)
     outputs = vela.compile_for_ethos_u(model, output_dir, executable=args.vela)
