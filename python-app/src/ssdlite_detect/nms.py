@@ -24,28 +24,39 @@ BoxSource = Union[np.ndarray, Callable[[np.ndarray], np.ndarray]]
 # Enough for max_output boxes plus the ones they suppress in most images; ties may add more.
 _FIRST_CHUNK = 32
 _CHUNK_GROWTH = 4
+_PREFIX_GROWTH = 16
 # The in-chunk IoU matrix is chunk x chunk float32: 1024 keeps it at 4 MiB.
 _MAX_CHUNK = 1024
 
 
 def _descending_chunks(scores: np.ndarray, first_chunk: int) -> Iterator[np.ndarray]:
-    """Indices of `scores` in descending order, ties ascending, yielded as chunks of growing size."""
+    """Indices of `scores` in descending order, ties ascending, yielded as chunks of growing size.
+
+    Orders a prefix at a time (np.partition, then a stable sort of the prefix), each prefix
+    _PREFIX_GROWTH times the last, so that a walk which stops early never sorts everything and a
+    long walk (per-class NMS at a 1e-8 threshold) partitions the candidates only a few times.
+    """
     # Negated float64 keys give a descending stable sort for every integer and float dtype.
     keys = -scores.astype(np.float64)
     remaining = np.arange(scores.shape[0])
-    chunk = first_chunk
+    prefix = chunk = first_chunk
     while remaining.size:
-        if remaining.size > chunk:
+        if remaining.size > prefix:
             remaining_keys = keys[remaining]
-            # Everything tied with the chunk-th best score joins this chunk, so ties are never
-            # split between chunks (they would otherwise be visited out of index order).
-            cutoff = np.partition(remaining_keys, chunk - 1)[chunk - 1]
-            in_chunk = remaining_keys <= cutoff
-            head, remaining = remaining[in_chunk], remaining[~in_chunk]
+            # Everything tied with the prefix-th best score joins this prefix, so ties are never
+            # split between prefixes (they would otherwise be visited out of index order).
+            cutoff = np.partition(remaining_keys, prefix - 1)[prefix - 1]
+            in_prefix = remaining_keys <= cutoff
+            head, remaining = remaining[in_prefix], remaining[~in_prefix]
         else:
             head, remaining = remaining, remaining[:0]
-        yield head[np.argsort(keys[head], kind="stable")]
-        chunk = min(chunk * _CHUNK_GROWTH, _MAX_CHUNK)
+        ordered = head[np.argsort(keys[head], kind="stable")]
+        start = 0
+        while start < ordered.size:
+            yield ordered[start : start + chunk]
+            start += chunk
+            chunk = min(chunk * _CHUNK_GROWTH, _MAX_CHUNK)
+        prefix *= _PREFIX_GROWTH
 
 
 def iou_matrix(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
