@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 README = (REPO_ROOT / "README.md").read_text()
 
@@ -35,17 +37,13 @@ def test_make_demo_finds_the_bus(reference):
     assert re.search(r"^\s+bus\s+8\d\.\d%", demo.stdout, re.M), demo.stdout
 
 
-def test_postprocess_benchmark_runs(reference):
-    script = REPO_ROOT / "benchmarks" / "postprocess_vs_tflite_op.py"
-    run = subprocess.run([sys.executable, str(script), "--rounds", "3", "--json"], capture_output=True, text=True,
-                         env=dict(os.environ, SSDLITE_REFERENCE_DIR=str(reference)), timeout=300)
-    assert run.returncode == 0, run.stderr
-    assert "ratio" in json.dumps(json.loads(run.stdout))
-
-
-def test_frame_overhead_benchmark_runs(reference):
-    script = REPO_ROOT / "benchmarks" / "frame_overhead.py"
-    run = subprocess.run([sys.executable, str(script), "--frames", "2", "--json"], capture_output=True, text=True,
-                         env=dict(os.environ, SSDLITE_REFERENCE_DIR=str(reference)), timeout=300)
+@pytest.mark.parametrize("script, few_runs", [
+    ("postprocess_vs_tflite_op.py", ["--rounds", "3"]),
+    ("frame_overhead.py", ["--frames", "2"]),
+])
+def test_benchmark_scripts_run(reference, script, few_runs):
+    run = subprocess.run([sys.executable, str(REPO_ROOT / "benchmarks" / script), *few_runs, "--json"],
+                         capture_output=True, text=True, env=dict(os.environ, SSDLITE_REFERENCE_DIR=str(reference)),
+                         timeout=300)
     assert run.returncode == 0, run.stderr
     assert "ratio" in json.dumps(json.loads(run.stdout))
