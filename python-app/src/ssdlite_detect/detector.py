@@ -19,6 +19,7 @@ from PIL import Image
 
 from . import device as devices
 from .anchors import SSDLITE_MOBILENET_V2_COCO, AnchorConfig, generate_anchors
+from .decode import clip_boxes
 from .errors import DelegateError, ModelError
 from .labels import COCO_LABELS, check_labels_match, read_labels
 from .postprocess import PostprocessConfig, RawDetections, SSDPostprocessor
@@ -178,7 +179,7 @@ class Detector:
     def to_detections(self, raw: RawDetections, width: int, height: int) -> List[Detection]:
         """Clip the normalised boxes to the image and scale them to its pixels."""
         detections = []
-        for box, class_id, score in zip(np.clip(raw.boxes, 0.0, 1.0), raw.class_ids, raw.scores):
+        for box, class_id, score in zip(clip_boxes(raw.boxes), raw.class_ids, raw.scores):
             ymin, xmin, ymax, xmax = (float(v) for v in box)
             label = self.labels[class_id] if class_id < len(self.labels) else f"class {class_id}"
             detections.append(Detection(
