@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ssdlite_detect.draw import annotate, annotated_path, class_colour
+from ssdlite_detect.draw import annotate, annotated_path, class_colour, label_tags, place_tags
 from ssdlite_detect.labels import COCO_LABELS
 from ssdlite_detect.results import BBox, Detection
 
@@ -231,3 +231,40 @@ def test_annotated_path_can_be_saved_by_pillow(tmp_path):
         target = annotated_path(str(tmp_path), f"in/{name}")
         Image.new("RGB", (4, 4)).save(target)
         assert os.path.isfile(target)
+
+
+def overlaps(a, b) -> bool:
+    return min(a[2], b[2]) > max(a[0], b[0]) and min(a[3], b[3]) > max(a[1], b[1])
+
+
+def test_tags_of_a_row_of_small_boxes_do_not_cover_each_other():
+    """Small cars side by side in a street (the bus photo's case): tags wider than their boxes."""
+    boxes = [(100 + 18 * i, 190, 115 + 18 * i, 205) for i in range(6)]
+    tags = place_tags(boxes, [(60, 16)] * 6, (640, 428))
+    assert all(not overlaps(a, b) for n, a in enumerate(tags) for b in tags[n + 1:]), tags
+    assert all(0 <= t[0] and t[2] <= 640 and 0 <= t[1] and t[3] <= 428 for t in tags)
+
+
+def test_a_lone_box_keeps_its_tag_above_its_top_left_corner():
+    assert place_tags([(100, 100, 300, 250)], [(80, 20)], (400, 300)) == [(100, 80, 180, 100)]
+
+
+def test_when_every_spot_is_taken_the_least_covered_one_wins():
+    boxes = [(0, 0, 20, 20)] * 30  # more tags than the image can hold apart
+    tags = place_tags(boxes, [(40, 15)] * 30, (60, 40))
+    assert len(tags) == 30 and all(t[2] <= 60 and t[3] <= 40 for t in tags)
+
+
+def test_bus_photo_labels_stay_legible(reference, bus_image):
+    """No two label tags overlap on the reference photo's detections (cars, people, lights)."""
+    from ssdlite_detect import Detector
+
+    detector = Detector(str(reference / "coco_ssd_mobilenet_v1_raw.tflite"), device="cpu")
+    detections = detector.detect(bus_image).detections
+    assert len(detections) >= 8
+    tags = label_tags(bus_image, detections)
+    assert all(not overlaps(a, b) for n, a in enumerate(tags) for b in tags[n + 1:])
+    # and annotate draws each tag there: its top-left pixel has the class colour
+    pixels = np.asarray(annotate(bus_image, detections))
+    for detection, tag in zip(detections, tags):
+        assert tuple(pixels[tag[1], tag[0]]) == class_colour(detection.class_id)

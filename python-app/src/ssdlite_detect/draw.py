@@ -2,13 +2,15 @@
 
 Each class gets a saturated colour; the box is outlined in black first then in colour, and the
 label sits on a filled tag with black or white text chosen by the tag's luminance, so the
-annotations read on dark and on light images alike.
+annotations read on dark and on light images alike. Tags are drawn after every box and placed so
+that the tags of crowded boxes do not cover each other. Stills and the live mode's annotated video
+share this code.
 """
 from __future__ import annotations
 
 import colorsys
 import os
-from typing import Sequence
+from typing import List, Sequence, Tuple
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -39,24 +41,87 @@ def _font(size: int):
     return ImageFont.load_default()  # small bitmap font: boards without fonts still get labels
 
 
+Rect = Tuple[int, int, int, int]  # left, top, right, bottom (exclusive)
+
+
+def _overlap(a: Rect, b: Rect) -> int:
+    width = min(a[2], b[2]) - max(a[0], b[0])
+    height = min(a[3], b[3]) - max(a[1], b[1])
+    return width * height if width > 0 and height > 0 else 0
+
+
+def _clamp(left: int, top: int, width: int, height: int, image_size: Tuple[int, int]) -> Rect:
+    left = min(max(left, 0), max(image_size[0] - width, 0))
+    top = min(max(top, 0), max(image_size[1] - height, 0))
+    return left, top, left + width, top + height
+
+
+def place_tags(boxes: Sequence[Rect], tag_sizes: Sequence[Tuple[int, int]], image_size: Tuple[int, int]) -> List[Rect]:
+    """Where each box's label tag goes, so that tags of crowded boxes do not cover each other.
+
+    Tags are placed in order (callers pass the best detection first). Each tries, in turn: above
+    the box's top-left corner (the usual place), just inside it, below the box, inside its bottom,
+    then the same at the box's right side, then stacked further above and below; the first spot
+    that overlaps no tag placed so far wins, else the spot that overlaps least. Every spot is
+    clamped into the image.
+    """
+    placed: List[Rect] = []
+    for (x0, y0, x1, y1), (width, height) in zip(boxes, tag_sizes):
+        lefts = (x0, x1 - width)
+        tops = (y0 - height, y0, y1, y1 - height)
+        candidates = [(left, top) for left in lefts for top in tops]
+        for step in range(2, 5):  # stacked spots, for rows of small boxes (cars in a street)
+            candidates += [(x0, y0 - step * height), (x0, y1 + (step - 1) * height)]
+        best, best_overlap = None, None
+        for left, top in candidates:
+            rect = _clamp(left, top, width, height, image_size)
+            overlap = sum(_overlap(rect, other) for other in placed)
+            if best_overlap is None or overlap < best_overlap:
+                best, best_overlap = rect, overlap
+            if overlap == 0:
+                break
+        placed.append(best)
+    return placed
+
+
+def _line_and_font(size: Tuple[int, int]):
+    """Line width and label font for an image of `size`: both grow with the image."""
+    return max(2, round(min(size) / 200)), _font(max(12, round(min(size) / 30)))
+
+
+def _label(detection: Detection) -> str:
+    return f"{detection.label} {detection.score:.2f}"
+
+
+def label_tags(image: Image.Image, detections: Sequence[Detection]) -> List[Rect]:
+    """Where annotate puts each detection's label tag on `image` (see place_tags)."""
+    line, font = _line_and_font(image.size)
+    measure = ImageDraw.Draw(image)
+    boxes, sizes = [], []
+    for detection in detections:
+        left, top, right, bottom = measure.textbbox((0, 0), _label(detection), font=font)
+        boxes.append(tuple(round(v) for v in detection.box.as_list()))
+        sizes.append((right - left + 2 * line, bottom - top + 2 * line))
+    return place_tags(boxes, sizes, image.size)
+
+
 def annotate(image: Image.Image, detections: Sequence[Detection]) -> Image.Image:
-    """A copy of `image` (RGB) with the detections drawn on it."""
+    """A copy of `image` (RGB) with the detections drawn on it: every box first, then every
+    label tag on top, placed so that neighbouring tags stay legible (place_tags)."""
     annotated = image.convert("RGB")
     draw = ImageDraw.Draw(annotated)
-    line = max(2, round(min(annotated.size) / 200))
-    font = _font(max(12, round(min(annotated.size) / 30)))
+    line, font = _line_and_font(annotated.size)
     for detection in detections:
         colour = class_colour(detection.class_id)
         box = [round(v) for v in detection.box.as_list()]
         draw.rectangle(box, outline=(0, 0, 0), width=line + 2)
         draw.rectangle(box, outline=colour, width=line)
-        text = f"{detection.label} {detection.score:.2f}"
-        left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
-        tag_width, tag_height = right - left + 2 * line, bottom - top + 2 * line
-        tag_x = min(max(box[0], 0), max(annotated.width - tag_width, 0))
-        tag_y = box[1] - tag_height if box[1] - tag_height >= 0 else box[1]
-        draw.rectangle([tag_x, tag_y, tag_x + tag_width, tag_y + tag_height], fill=colour)
-        draw.text((tag_x + line - left, tag_y + line - top), text, fill=_text_colour(colour), font=font)
+    for detection, tag in zip(detections, label_tags(annotated, detections)):
+        colour = class_colour(detection.class_id)
+        text = _label(detection)
+        left, top, _, _ = draw.textbbox((0, 0), text, font=font)
+        draw.rectangle([tag[0], tag[1], tag[2] - 1, tag[3] - 1], fill=colour)
+        draw.text((tag[0] + line - left, tag[1] + line - top), text, fill=_text_colour(colour), font=font)
     return annotated
 
 
