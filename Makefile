@@ -19,7 +19,7 @@ endif
 ENVS := app tools vela layer
 TOOLS := $(VENV)/tools/bin/ssdlite-tools
 
-.PHONY: all setup $(addprefix env-,$(ENVS)) env-tflite210 bundle evaluate image test test-app test-model-tools test-layer demo benchmark clean help
+.PHONY: all setup host-packages $(addprefix env-,$(ENVS)) env-tflite210 bundle evaluate image test test-app test-model-tools test-layer demo benchmark clean help
 
 all: bundle image  ## main job: model bundle from the real checkpoint, then the board image
 
@@ -30,6 +30,12 @@ setup: $(addprefix env-,$(ENVS)) env-tflite210  ## create every environment (ide
 
 $(addprefix env-,$(ENVS)): env-%:
 	@scripts/setup-venv.sh $*
+
+# The app env borrows Debian's PyGObject and the live mode's tests use Debian's GStreamer.
+env-app: host-packages
+
+host-packages:  ## install the Debian packages the environments need (requirements/debian.txt)
+	@scripts/setup-debian.sh
 
 env-tflite210:
 	@scripts/setup-tflite210.sh

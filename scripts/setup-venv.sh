@@ -62,4 +62,13 @@ case $NAME in
     tools) install --no-deps -e "$REPO_ROOT/python-app" -e "$REPO_ROOT/model-tools" ;;
 esac
 
+# The live mode's PyGObject is Debian's python3-gi (3.42.2, the board's version, built for CPython
+# 3.11; scripts/setup-debian.sh installs it): linked in, so that no other Debian module leaks in.
+if [ "$NAME" = app ]; then
+    debian_gi=/usr/lib/python3/dist-packages/gi
+    [ -d "$debian_gi" ] || fail "no $debian_gi: run scripts/setup-debian.sh (Debian package python3-gi)"
+    site=$("$ENV_DIR/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+    ln -sfn "$debian_gi" "$site/gi"
+fi
+
 echo "$fingerprint" >"$STAMP"

@@ -24,6 +24,20 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, not {text}")
+    return value
+
+
+def _size(text: str) -> Tuple[int, int]:
+    width, _, height = text.lower().partition("x")
+    if not (width.isdigit() and height.isdigit() and int(width) > 0 and int(height) > 0):
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 640x480, not {text}")
+    return int(width), int(height)
+
+
 def _fraction(text: str) -> float:
     value = float(text)
     if not 0.0 <= value <= 1.0:
@@ -34,12 +48,13 @@ def _fraction(text: str) -> float:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
-        description="Detect objects (80 COCO classes) in images with SSDLite MobileNetV2, on the NPU "
-        "where the SoC has one (i.MX 93: Ethos-U65, i.MX 8M Plus: VX delegate), else the CPU.",
+        description="Detect objects (80 COCO classes) in images, or live in a camera, video file or "
+        "RTSP stream (--source), with SSDLite MobileNetV2, on the NPU where the SoC has one "
+        "(i.MX 93: Ethos-U65, i.MX 8M Plus: VX delegate), else the CPU.",
         epilog="Environment: SSDLITE_MODEL overrides the installed model (--model wins). "
         "Exit status: 0 ok, 1 an input failed, 2 usage, 3 model or labels, 4 delegate or runtime.",
     )
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="image files or directories of images")
+    parser.add_argument("paths", nargs="*", metavar="PATH", help="image files or directories of images")
     model = parser.add_argument_group("model and backend")
     model.add_argument("--model", help="a .tflite model (default: the installed one that fits this SoC)")
     model.add_argument("--labels", help="labels file, one per line, line i = class id i (default: beside the model)")
@@ -57,9 +72,22 @@ def build_parser() -> argparse.ArgumentParser:
     post.add_argument("--nms", choices=("class", "agnostic"), default="class",
                       help="class: per-class NMS (TF OD API default); agnostic: TFLite's fast NMS")
     post.add_argument("--classes", metavar="NAMES", help="comma-separated class names to keep, e.g. person,car")
+    live = parser.add_argument_group("live video (instead of image paths)")
+    live.add_argument("--source", metavar="SOURCE",
+                      help="camera (the first capture device), /dev/videoN, a video file, rtsp://URL or testsrc")
+    live.add_argument("--frames", type=_positive_int, metavar="N", help="stop after N processed frames")
+    live.add_argument("--duration", type=_positive_float, metavar="SECONDS", help="stop after SECONDS")
+    live.add_argument("--realtime", action="store_true",
+                      help="video files: keep the file's pace and drop late frames (default: every frame)")
+    live.add_argument("--source-size", type=_size, metavar="WxH", help="cameras and testsrc: frame size to capture")
+    live.add_argument("--source-fps", type=_positive_int, metavar="N", help="cameras and testsrc: frame rate to capture")
+    live.add_argument("--connect-timeout", type=_positive_float, default=10.0, metavar="SECONDS",
+                      help="give up on a source that sends no frame within SECONDS (default 10)")
     out = parser.add_argument_group("output")
-    out.add_argument("--json", action="store_true", help="print one JSON object per image (JSON Lines)")
-    out.add_argument("--output", metavar="DIR", help="write annotated copies of the images into DIR")
+    out.add_argument("--json", action="store_true", help="print one JSON object per image or frame (JSON Lines)")
+    out.add_argument("--output", metavar="DIR|FILE",
+                     help="images: write annotated copies into DIR; --source: write the annotated video "
+                     "to FILE (.mkv or .avi: MJPEG, or H.264 on the i.MX 8M Plus; .mp4 needs H.264; .webm: VP8)")
     out.add_argument("--benchmark", type=_positive_int, metavar="N",
                      help="time N end-to-end runs on the first image (after a warm-up run)")
     return parser
@@ -136,6 +164,11 @@ def run(args) -> int:
         class_ids = class_ids_for_names(detector.labels, names)
         detector.config = dataclasses.replace(config, class_ids=class_ids)
 
+    if args.source:
+        from .live.command import run_live
+
+        return run_live(args, detector, args.source_spec, _note, _error)
+
     image_paths = list(iter_image_paths(args.paths))
     if not image_paths:
         _error("no images found in " + ", ".join(args.paths))
@@ -179,8 +212,35 @@ def _write_annotated(output_dir: str, path: str, result) -> bool:
     return True
 
 
+def _check_mode(parser: argparse.ArgumentParser, args) -> None:
+    """Images or --source, with the options that belong to each; a usage error otherwise."""
+    live_only = [option for option, value in (
+        ("--frames", args.frames), ("--duration", args.duration), ("--realtime", args.realtime),
+        ("--source-size", args.source_size), ("--source-fps", args.source_fps),
+    ) if value]
+    args.source_spec = None
+    if args.source is None:
+        if not args.paths:
+            parser.error("give image paths, or --source for live video")
+        if live_only:
+            parser.error(f"{live_only[0]} needs --source")
+        return
+    if args.paths:
+        parser.error("give either image paths or --source, not both")
+    if args.benchmark:
+        parser.error("--benchmark times still images; with --source the summary reports FPS and latency")
+    from .live.pipeline import SourceSpecError, parse_source  # pure: no GStreamer import here
+
+    try:
+        args.source_spec = parse_source(args.source, args.source_size, args.source_fps, args.realtime)
+    except SourceSpecError as error:
+        parser.error(str(error))
+
+
 def main(argv: Optional[List[str]] = None) -> int:
-    args = build_parser().parse_intermixed_args(argv)
+    parser = build_parser()
+    args = parser.parse_intermixed_args(argv)
+    _check_mode(parser, args)
     try:
         return run(args)
     except KeyboardInterrupt:

@@ -20,7 +20,7 @@ from PIL import Image
 from . import device as devices
 from .anchors import SSDLITE_MOBILENET_V2_COCO, AnchorConfig, generate_anchors
 from .decode import clip_boxes
-from .errors import DelegateError, ModelError
+from .errors import DelegateError, ImageError, ModelError
 from .labels import COCO_LABELS, check_labels_match, read_labels
 from .postprocess import PostprocessConfig, RawDetections, SSDPostprocessor
 from .preprocess import LoadedImage, input_lookup_table, prepare_input, read_image
@@ -176,6 +176,18 @@ class Detector:
         classes = self.interpreter.get_tensor(self.signature.classes.index)[0]
         return boxes, classes
 
+    def tensor_from_pixels(self, pixels: np.ndarray) -> np.ndarray:
+        """Input tensor from RGB pixels already at the model's input size (video frames, which
+        the scaler resized): the same lookup table as stills, one pass, any strides."""
+        height, width = self.input_size
+        if pixels.shape != (height, width, 3):
+            raise ImageError(f"expected RGB pixels of shape {(height, width, 3)}, got {pixels.shape}")
+        return self._lookup_table[pixels][None]
+
+    def detections_from_outputs(self, boxes: np.ndarray, classes: np.ndarray, width: int, height: int) -> List[Detection]:
+        """Decode + NMS of raw outputs (from infer), boxes in the pixels of a width x height source."""
+        return self.to_detections(self.postprocessor(boxes, classes), width, height)
+
     def to_detections(self, raw: RawDetections, width: int, height: int) -> List[Detection]:
         """Clip the normalised boxes to the image and scale them to its pixels."""
         detections = []
@@ -205,7 +217,7 @@ class Detector:
         preprocessed = time.perf_counter()
         boxes, classes = self.infer(input_tensor)
         inferred = time.perf_counter()
-        detections = self.to_detections(self.postprocessor(boxes, classes), loaded.width, loaded.height)
+        detections = self.detections_from_outputs(boxes, classes, loaded.width, loaded.height)
         done = time.perf_counter()
         return DetectionResult(
             name, loaded.width, loaded.height, self.backend, tuple(detections),

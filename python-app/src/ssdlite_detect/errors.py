@@ -40,3 +40,21 @@ class RuntimeMissingError(DetectError):
     """No TensorFlow Lite interpreter module is installed."""
 
     exit_code = 4
+
+
+class SourceError(DetectError):
+    """A video source is missing, busy, unreadable, not a video, corrupt, silent or was lost."""
+
+    exit_code = 1
+
+
+class LiveUnavailableError(DetectError):
+    """GStreamer or its Python bindings (the live mode's packages) are not installed."""
+
+    exit_code = 4
+
+
+class OutputError(DetectError):
+    """An output (an annotated video file) cannot be written or finished."""
+
+    exit_code = 1

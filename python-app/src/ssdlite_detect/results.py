@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 
 @dataclass(frozen=True)
@@ -88,4 +88,26 @@ class DetectionResult:
             "backend": self.backend,
             "detections": [detection.to_dict() for detection in self.detections],
             "timing_ms": {stage: round(ms, 3) for stage, ms in self.timing_ms.items()},
+        }
+
+
+@dataclass(frozen=True)
+class FrameResult(DetectionResult):
+    """What was detected in one video frame: a DetectionResult whose `image` names the source,
+    plus the frame's index in the source (dropped frames count) and its timestamp.
+
+    timing_ms also has "latency": from the frame's capture (files: its decoding) to this result.
+    """
+
+    frame: int = 0
+    pts_ms: Optional[float] = None
+
+    def to_dict(self) -> dict:
+        fields = super().to_dict()
+        source = fields.pop("image")
+        return {
+            "source": source,
+            "frame": self.frame,
+            "pts_ms": None if self.pts_ms is None else round(self.pts_ms, 3),
+            **fields,
         }

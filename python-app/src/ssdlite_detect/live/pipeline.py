@@ -1,0 +1,162 @@
+"""What a SOURCE argument means, and the GStreamer pipeline text that reads it: pure, no GStreamer.
+
+A SOURCE is `testsrc`, `camera` (the first capture device), `/dev/videoN`, an `rtsp://` URL or a
+video file. Values that come from the user (paths, URLs, device nodes) are never pasted into the
+pipeline text: the source element is named `src` and `source.py` sets its property, so a file
+name with quotes or `!` in it cannot change the pipeline.
+
+Frame flow (each `!` is a GStreamer link):
+
+    <source> ! decodebin ! video/x-raw ! identity name=frames ! [tee ->]
+        queue ! <scaler for this SoC> ! appsink name=model_sink     (frames for the model)
+        queue ! videoconvert ! RGB ! appsink name=display_sink      (full size, --output only)
+
+Live sources (cameras, RTSP, testsrc) must never build a backlog: the model branch's queue leaks
+old frames and its appsink keeps only the newest, as NXP's demos do. Files are read frame by frame
+with back-pressure (nothing dropped) unless `realtime` asks to keep the file's pace.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Optional, Tuple
+from urllib.parse import urlsplit
+
+from .elements import VideoChain, scale_elements
+
+TESTSRC = "testsrc"
+CAMERA = "camera"
+# kinds
+KIND_TESTSRC, KIND_CAMERA, KIND_V4L2, KIND_RTSP, KIND_FILE = "testsrc", "camera", "v4l2", "rtsp", "file"
+LIVE_KINDS = (KIND_TESTSRC, KIND_CAMERA, KIND_V4L2, KIND_RTSP)
+
+DEFAULT_TESTSRC_SIZE = (640, 480)
+DEFAULT_TESTSRC_FPS = 30
+RTSP_LATENCY_MS = 100  # rtspsrc's jitter buffer; its default of 2 s would delay every result
+_URL_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+
+
+class SourceSpecError(ValueError):
+    """A SOURCE argument or option that cannot work (the CLI reports it as a usage error)."""
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    kind: str
+    location: str                              # path, device node or URL ("" for testsrc/camera)
+    size: Optional[Tuple[int, int]] = None     # requested (width, height): cameras and testsrc
+    fps: Optional[int] = None                  # requested frame rate: cameras and testsrc
+    realtime: bool = False                     # files: keep the file's pace, drop what is late
+
+    @property
+    def is_live(self) -> bool:
+        return self.kind in LIVE_KINDS
+
+    @property
+    def drops_frames(self) -> bool:
+        """Whether late frames are dropped rather than waited for."""
+        return self.is_live or self.realtime
+
+    @property
+    def name(self) -> str:
+        """How messages and JSON name the source."""
+        if self.kind == KIND_RTSP:
+            return redact_url(self.location)
+        return self.location or self.kind
+
+
+def redact_url(url: str) -> str:
+    """The URL without its password (messages and JSON must not leak credentials)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return parts._replace(netloc=netloc).geturl()
+
+
+def parse_source(
+    text: str,
+    size: Optional[Tuple[int, int]] = None,
+    fps: Optional[int] = None,
+    realtime: bool = False,
+) -> SourceSpec:
+    """The SourceSpec for a --source argument; SourceSpecError for combinations that cannot work."""
+    if not text:
+        raise SourceSpecError("empty --source")
+    if text == TESTSRC:
+        kind, location = KIND_TESTSRC, ""
+    elif text == CAMERA:
+        kind, location = KIND_CAMERA, ""
+    elif text.startswith("/dev/"):
+        kind, location = KIND_V4L2, text
+    elif _URL_SCHEME.match(text):
+        scheme = text.split(":", 1)[0].lower()
+        if scheme in ("rtsp", "rtsps", "rtspt"):
+            if not urlsplit(text).hostname:
+                raise SourceSpecError(f"{redact_url(text)}: no host in the RTSP URL")
+            kind, location = KIND_RTSP, text
+        elif scheme == "file":
+            kind, location = KIND_FILE, urlsplit(text).path
+        else:
+            raise SourceSpecError(f"{redact_url(text)}: unsupported URL scheme {scheme}:// (use rtsp://, a file or a device)")
+    else:
+        kind, location = KIND_FILE, text
+    if kind in (KIND_FILE, KIND_RTSP) and (size is not None or fps is not None):
+        raise SourceSpecError("--source-size and --source-fps apply to cameras and testsrc only")
+    if realtime and kind != KIND_FILE:
+        raise SourceSpecError("--realtime applies to video files only (live sources are always real time)")
+    return SourceSpec(kind, location, size, fps, realtime)
+
+
+def _raw_caps(spec: SourceSpec, default_size=None, default_fps=None) -> str:
+    size = spec.size or default_size
+    fps = spec.fps or default_fps
+    fields = ""
+    if size:
+        fields += f",width={size[0]},height={size[1]}"
+    if fps:
+        fields += f",framerate={fps}/1"
+    return fields
+
+
+def source_elements(spec: SourceSpec) -> str:
+    """Pipeline text from the source to decoded raw video (`video/x-raw`, any format)."""
+    if spec.kind == KIND_TESTSRC:
+        caps = _raw_caps(spec, DEFAULT_TESTSRC_SIZE, DEFAULT_TESTSRC_FPS)
+        return f"videotestsrc name=src is-live=true ! video/x-raw{caps}"
+    if spec.kind in (KIND_CAMERA, KIND_V4L2):
+        caps = _raw_caps(spec)
+        if caps:
+            # Raw (YUYV, UYVY, NV12...) or MJPEG, whichever the camera offers at this size and rate.
+            return f"v4l2src name=src ! capsfilter caps=\"video/x-raw{caps};image/jpeg{caps}\" ! decodebin ! video/x-raw"
+        return "v4l2src name=src ! decodebin ! video/x-raw"
+    if spec.kind == KIND_RTSP:
+        return f"rtspsrc name=src latency={RTSP_LATENCY_MS} ! decodebin ! video/x-raw"
+    return "filesrc name=src ! decodebin ! video/x-raw"
+
+
+def _model_queue(spec: SourceSpec) -> str:
+    if spec.drops_frames:
+        return "queue leaky=downstream max-size-buffers=1 max-size-bytes=0 max-size-time=0"
+    return "queue max-size-buffers=4 max-size-bytes=0 max-size-time=0"
+
+
+def _appsink(name: str, spec: SourceSpec) -> str:
+    if spec.drops_frames:
+        # Only the newest frame is kept; a file in real time is paced by the clock (sync).
+        sync = "true" if spec.realtime else "false"
+        return f"appsink name={name} sync={sync} max-buffers=1 drop=true enable-last-sample=false"
+    return f"appsink name={name} sync=false max-buffers=2 drop=false enable-last-sample=false"
+
+
+def describe_pipeline(spec: SourceSpec, chain: VideoChain, model_size: Tuple[int, int], display: bool = False) -> str:
+    """The whole pipeline text. model_size: (height, width) of the model input; display: also
+    deliver full-size RGB frames (for the annotated video)."""
+    height, width = model_size
+    model_branch = f"{_model_queue(spec)} ! {scale_elements(chain, width, height)} ! {_appsink('model_sink', spec)}"
+    head = f"{source_elements(spec)} ! identity name=frames silent=true"
+    if not display:
+        return f"{head} ! {model_branch}"
+    display_branch = (f"{_model_queue(spec)} ! videoconvert ! video/x-raw,format=RGB ! "
+                      f"{_appsink('display_sink', spec)}")
+    return f"{head} ! tee name=split split. ! {model_branch} split. ! {display_branch}"

@@ -1,0 +1,426 @@
+"""A video source read through GStreamer: frames already scaled to the model input, with the
+source frame's size, index (counting dropped frames) and timestamp.
+
+    source = VideoSource(parse_source("/dev/video0"), model_size=(300, 300))
+    source.start()
+    frame = source.read(timeout=0.1)   # None while nothing new; EndOfStream; SourceError
+    source.close()
+
+GStreamer's streaming threads decode and scale (on the SoC's 2D engine where there is one); the
+caller's thread only copies the small frame out of the buffer. Every wait is bounded: a source
+that never delivers a first frame (an RTSP server that does not answer) or stops delivering (a
+camera unplugged without an error) raises SourceError after a timeout instead of hanging.
+"""
+from __future__ import annotations
+
+import collections
+import os
+import re
+import stat
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Optional, Tuple
+
+import numpy as np
+
+from ..device import Platform, detect_platform
+from ..errors import SourceError
+from . import gst as gst_loader
+from .elements import VideoChain, choose_video_chain
+from .frames import FrameLayout, packed_rgb, rgb_view
+from .pipeline import KIND_CAMERA, KIND_FILE, KIND_RTSP, KIND_V4L2, SourceSpec, describe_pipeline
+
+CLOCK_TIME_NONE = 2**64 - 1
+DEFAULT_CONNECT_TIMEOUT = 10.0  # seconds until the first frame (RTSP handshake, camera start)
+DEFAULT_STALL_TIMEOUT = 10.0    # seconds without a frame before a running source counts as lost
+_PENDING_LIMIT = 256            # frames the counter remembers until the model branch delivers them
+
+
+class EndOfStream(Exception):
+    """The source has no more frames (end of a file, or an RTSP server that ended the stream)."""
+
+
+@dataclass
+class Frame:
+    """One frame for the model: `pixels` is an RGB [H, W, 3] uint8 view at the model's input size."""
+
+    index: int                  # position in the source, counting frames dropped before the model
+    pts_ms: Optional[float]     # the source's presentation timestamp
+    width: int                  # the source frame's size (boxes are reported in these pixels)
+    height: int
+    pixels: np.ndarray
+    captured_at: float          # time.perf_counter() of capture (live) or of leaving the pipeline (files)
+    display: Optional[np.ndarray] = None  # full-size RGB frame, when the source was opened with display=True
+
+
+def find_camera(gst) -> str:
+    """The device node of the first video capture device (V4L2), as GStreamer's device monitor
+    lists them; memory-to-memory nodes (the ISI's m2m, VPU) are not capture sources."""
+    monitor = gst.Gst.DeviceMonitor.new()
+    monitor.add_filter("Video/Source", None)
+    monitor.start()
+    try:
+        devices = monitor.get_devices() or []
+    finally:
+        monitor.stop()
+    for device in devices:
+        properties = device.get_properties()
+        if properties is None:
+            continue
+        for key in ("api.v4l2.path", "device.path"):
+            path = properties.get_string(key)
+            if path:
+                return path
+    raise SourceError("camera: no video capture device found (no /dev/video* node that captures)")
+
+
+def check_device_node(path: str) -> None:
+    """Clear errors for a device node that cannot be a camera, before GStreamer's vaguer ones."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise SourceError(f"{path}: no such device (is the camera connected? `v4l2-ctl --list-devices` lists them)") from None
+    except OSError as error:
+        raise SourceError(f"{path}: {error.strerror}") from None
+    if not stat.S_ISCHR(mode):
+        raise SourceError(f"{path}: not a device node")
+    if not os.access(path, os.R_OK | os.W_OK):
+        raise SourceError(f"{path}: permission denied (the user needs the 'video' group, or a udev rule)")
+
+
+def check_video_file(path: str) -> None:
+    if not os.path.exists(path):
+        raise SourceError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise SourceError(f"{path}: is a directory")
+    if not os.access(path, os.R_OK):
+        raise SourceError(f"{path}: permission denied")
+
+
+_MISSING_DECODER = re.compile(r"Missing decoder: ([^\n]*)")
+
+
+def explain_error(gst, spec: SourceSpec, error, debug: str, element: str, frames_seen: int) -> str:
+    """One line for a GStreamer ERROR message: what happened to the source, in the user's terms."""
+    Gst = gst.Gst
+    name = spec.name if spec.kind != KIND_CAMERA else f"camera {spec.location}".strip()
+    debug = debug or ""
+    message = " ".join((error.message or "").split())
+
+    def is_resource(code) -> bool:
+        return error.matches(Gst.ResourceError.quark(), code)
+
+    def is_stream(code) -> bool:
+        return error.matches(Gst.StreamError.quark(), code)
+
+    live_device = spec.kind in (KIND_CAMERA, KIND_V4L2)
+    if is_resource(Gst.ResourceError.BUSY):
+        return f"{name}: device busy (another process is using it)"
+    if is_resource(Gst.ResourceError.NOT_AUTHORIZED):
+        reason = "not authorised (check the URL's user and password)" if spec.kind == KIND_RTSP else "permission denied"
+        return f"{name}: {reason}"
+    if is_resource(Gst.ResourceError.NOT_FOUND):
+        return f"{name}: not found ({message})"
+    if live_device and frames_seen and (is_resource(Gst.ResourceError.READ) or is_resource(Gst.ResourceError.FAILED)
+                                        or is_resource(Gst.ResourceError.NO_SPACE_LEFT)):
+        return f"{name}: camera lost after {frames_seen} frame(s) ({message})"
+    if live_device and is_resource(Gst.ResourceError.SETTINGS):
+        return f"{name}: cannot use this device as a camera ({message})"
+    if spec.kind == KIND_RTSP and element.startswith("src") and (
+        is_resource(Gst.ResourceError.OPEN_READ) or is_resource(Gst.ResourceError.OPEN_READ_WRITE)
+        or is_resource(Gst.ResourceError.READ) or is_resource(Gst.ResourceError.WRITE)
+    ):
+        if frames_seen:
+            return f"{name}: stream lost after {frames_seen} frame(s) ({message})"
+        return f"{name}: cannot connect to the RTSP server ({message})"
+    if is_stream(Gst.StreamError.TYPE_NOT_FOUND) or is_stream(Gst.StreamError.WRONG_TYPE):
+        return f"{name}: not a video file ({message})"
+    if is_stream(Gst.StreamError.CODEC_NOT_FOUND):
+        missing = _MISSING_DECODER.search(debug)
+        what = missing.group(1) if missing else "this stream"
+        return f"{name}: no decoder for {what} on this system"
+    if is_stream(Gst.StreamError.DECODE) or is_stream(Gst.StreamError.DEMUX) or is_stream(Gst.StreamError.FORMAT):
+        where = f"after {frames_seen} frame(s)" if frames_seen else "before the first frame"
+        return f"{name}: corrupt video {where} ({message})"
+    if "reason error" in debug and frames_seen:
+        return f"{name}: corrupt video after {frames_seen} frame(s) (a frame could not be decoded)"
+    if "not-negotiated" in debug:
+        if live_device:
+            return f"{name}: the camera cannot give the requested format, size or frame rate"
+        return f"{name}: cannot convert its frames for the model (format not negotiated)"
+    if "not-linked" in debug and frames_seen == 0:
+        return f"{name}: has no video stream"
+    where = f" after {frames_seen} frame(s)" if frames_seen else ""
+    return f"{name}: {message}{where} ({element})"
+
+
+class VideoSource:
+    """A started GStreamer pipeline that delivers model-sized RGB frames (see the module doc)."""
+
+    def __init__(
+        self,
+        spec: SourceSpec,
+        model_size: Tuple[int, int],
+        platform: Optional[Platform] = None,
+        chain: Optional[VideoChain] = None,
+        display: bool = False,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        stall_timeout: float = DEFAULT_STALL_TIMEOUT,
+        on_note: Optional[Callable[[str], None]] = None,
+    ):
+        self.spec = spec
+        self.model_size = model_size
+        self.display = display
+        self.connect_timeout = connect_timeout
+        self.stall_timeout = stall_timeout
+        self._gst = gst_loader.load()
+        if chain is None:
+            chain, notes = choose_video_chain((platform or detect_platform()).soc, gst_loader.element_available)
+            for note in notes:
+                if on_note is not None:
+                    on_note(note)
+        self.chain = chain
+        self.pipeline = None
+        self.frames_seen = 0       # frames that reached the counter (decoded), dropped or not
+        self.frames_read = 0       # frames handed to the caller
+        self._pending = collections.OrderedDict()  # pts -> (index, width, height)
+        self._pending_lock = threading.Lock()
+        self._source_size = (0, 0)
+        self.frame_rate: Optional[Tuple[int, int]] = None  # nominal (numerator, denominator)
+        self._layouts = {}
+        self._started_at = 0.0
+        self._last_frame_at = 0.0
+        self._held_display = None
+        self._error: Optional[str] = None  # an ERROR posted by the pipeline, raised once drained
+        self._drain_left = 2               # the model appsink holds at most 2 buffers
+        self._last_pts = None       # for the end-of-file check: a truncated file just ends early
+        self._pts_step = None
+        self.location = spec.location
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> None:
+        Gst = self._gst.Gst
+        spec = self.spec
+        if spec.kind == KIND_FILE:
+            check_video_file(spec.location)
+        elif spec.kind == KIND_CAMERA:
+            self.location = find_camera(self._gst)
+        if spec.kind in (KIND_V4L2, KIND_CAMERA):
+            check_device_node(self.location)
+        text = describe_pipeline(spec, self.chain, self.model_size, self.display)
+        try:
+            self.pipeline = Gst.parse_launch(text)
+        except Exception as error:  # GLib.Error: an element is missing from this system
+            raise SourceError(f"{spec.name}: cannot build the pipeline: {error}") from None
+        source = self.pipeline.get_by_name("src")
+        if spec.kind in (KIND_FILE, KIND_V4L2, KIND_CAMERA, KIND_RTSP):
+            source.set_property("device" if spec.kind in (KIND_V4L2, KIND_CAMERA) else "location", self.location)
+        if spec.kind == KIND_RTSP:
+            # Bound the TCP connect; our own first-frame deadline bounds everything else.
+            source.set_property("tcp-timeout", int(self.connect_timeout * 1_000_000))
+            source.set_property("timeout", int(min(self.connect_timeout, 5.0) * 1_000_000))
+        for preferred in self.chain.preferred_decoders:  # e.g. vpudec above decodebin's software picks
+            factory = Gst.ElementFactory.find(preferred)
+            if factory is not None:
+                factory.set_rank(Gst.Rank.PRIMARY + 100)
+        self._model_sink = self.pipeline.get_by_name("model_sink")
+        self._display_sink = self.pipeline.get_by_name("display_sink")
+        counter_pad = self.pipeline.get_by_name("frames").get_static_pad("src")
+        counter_pad.add_probe(Gst.PadProbeType.BUFFER | Gst.PadProbeType.EVENT_DOWNSTREAM, self._count_frame)
+        self._bus = self.pipeline.get_bus()
+        self._started_at = self._last_frame_at = time.monotonic()
+        if self.pipeline.set_state(Gst.State.PLAYING) == Gst.StateChangeReturn.FAILURE:
+            error = self._bus_error(wait=1.0) or f"{spec.name}: cannot start the source"
+            self.close()
+            raise SourceError(error)
+
+    def close(self) -> None:
+        if self.pipeline is not None:
+            self.pipeline.set_state(self._gst.Gst.State.NULL)
+            self.pipeline = None
+
+    def __enter__(self) -> "VideoSource":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def source_size(self) -> Tuple[int, int]:
+        """(width, height) of the source's frames, (0, 0) before the first one."""
+        return self._source_size
+
+    # --- streaming-thread side -----------------------------------------------------------------
+    def _count_frame(self, pad, info):
+        Gst = self._gst.Gst
+        if info.type & Gst.PadProbeType.BUFFER:
+            buffer = info.get_buffer()
+            with self._pending_lock:
+                index = self.frames_seen
+                self.frames_seen += 1
+                self._pending[buffer.pts] = (index, *self._source_size)
+                while len(self._pending) > _PENDING_LIMIT:
+                    self._pending.popitem(last=False)
+        else:
+            event = info.get_event()
+            if event is not None and event.type == Gst.EventType.CAPS:
+                structure = event.parse_caps().get_structure(0)
+                ok_w, width = structure.get_int("width")
+                ok_h, height = structure.get_int("height")
+                if ok_w and ok_h:
+                    self._source_size = (width, height)
+                ok_rate, numerator, denominator = structure.get_fraction("framerate")
+                if ok_rate and numerator > 0 and denominator > 0:
+                    self.frame_rate = (numerator, denominator)
+        return Gst.PadProbeReturn.OK
+
+    # --- caller side -------------------------------------------------------------------------
+    def read(self, timeout: float = 0.1) -> Optional[Frame]:
+        """The next frame for the model, or None if none came within `timeout` seconds.
+
+        Raises EndOfStream at the end, SourceError on an error, after a first-frame or stall
+        timeout; frames the pipeline delivered before an error are returned first.
+        """
+        if self.pipeline is None:
+            raise SourceError(f"{self.spec.name}: the source is not started")
+        if self._error is None:
+            self._error = self._bus_error()
+        if self._error is not None:
+            # Return what reached the appsink before the error (at most its few buffers), then fail.
+            sample = self._model_sink.try_pull_sample(0) if self._drain_left > 0 else None
+            self._drain_left -= 1
+            if sample is None:
+                raise SourceError(self._error)
+        else:
+            sample = self._model_sink.try_pull_sample(int(timeout * 1e9))
+        if sample is None:
+            self._error = self._bus_error()
+            if self._error is not None:
+                raise SourceError(self._error)
+            if self._model_sink.is_eos():
+                self._check_complete()
+                raise EndOfStream()
+            self._check_deadlines()
+            return None
+        self._last_frame_at = time.monotonic()
+        frame = self._frame_from_sample(sample)
+        if self.display:
+            frame.display = self._display_for(sample.get_buffer().pts)
+        self.frames_read += 1
+        return frame
+
+    def _check_complete(self) -> None:
+        """At the end of a file: GStreamer ends a truncated file quietly where its data stops, so
+        compare the last frame's time with the duration the container declares."""
+        if self.spec.kind != KIND_FILE or self._last_pts is None or self.pipeline is None:
+            return
+        known, duration = self.pipeline.query_duration(self._gst.Gst.Format.TIME)
+        if not known or duration <= 0:
+            return
+        if self._pts_step is None:
+            return  # a single frame without a duration: nothing to compare
+        step = self._pts_step
+        # One missing frame interval of slack, plus 2 % for containers that round their duration.
+        if self._last_pts + 2 * step < duration * 0.98:
+            raise SourceError(
+                f"{self.spec.name}: the video stops at {self._last_pts / 1e9:.2f} s of its {duration / 1e9:.2f} s "
+                f"after {self.frames_read} frame(s): the file is truncated or corrupt"
+            )
+
+    def _check_deadlines(self) -> None:
+        now = time.monotonic()
+        if self.frames_read == 0 and now - self._started_at > self.connect_timeout:
+            what = "no answer" if self.spec.kind == KIND_RTSP else "no frame"
+            raise SourceError(f"{self.spec.name}: {what} within {self.connect_timeout:g} s")
+        if self.frames_read and now - self._last_frame_at > self.stall_timeout:
+            raise SourceError(
+                f"{self.spec.name}: source lost: no frame for {self.stall_timeout:g} s after {self.frames_read} frame(s)"
+            )
+
+    def _bus_error(self, wait: float = 0.0) -> Optional[str]:
+        """The one-line explanation of an ERROR the pipeline posted, or None."""
+        Gst = self._gst.Gst
+        message = self._bus.timed_pop_filtered(int(wait * Gst.SECOND), Gst.MessageType.ERROR)
+        if message is None:
+            return None
+        error, debug = message.parse_error()
+        element = message.src.get_name() if message.src is not None else "pipeline"
+        return explain_error(self._gst, self.spec, error, debug, element, self.frames_read)
+
+    def _layout(self, caps) -> FrameLayout:
+        key = caps.to_string()
+        layout = self._layouts.get(key)
+        if layout is None:
+            info = self._gst.GstVideo.VideoInfo.new_from_caps(caps)
+            layout = FrameLayout(
+                self._gst.GstVideo.VideoFormat.to_string(info.finfo.format),
+                info.width, info.height, info.stride[0], info.offset[0],
+            )
+            self._layouts = {key: layout}  # caps change rarely (RTSP renegotiation): keep one
+        return layout
+
+    def _pixels(self, sample) -> Tuple[bytes, FrameLayout]:
+        buffer = sample.get_buffer()
+        layout = self._layout(sample.get_caps())
+        meta = self._gst.GstVideo.buffer_get_video_meta(buffer)
+        if meta is not None and (meta.stride[0] != layout.stride or meta.offset[0] != layout.offset):
+            # The buffer's own row stride wins over the caps' default (the i.MX converters pad rows).
+            layout = FrameLayout(layout.format, layout.width, layout.height, meta.stride[0], meta.offset[0])
+        return buffer.extract_dup(0, buffer.get_size()), layout
+
+    def _frame_from_sample(self, sample) -> Frame:
+        buffer = sample.get_buffer()
+        pts = buffer.pts
+        with self._pending_lock:
+            entry = self._pending.pop(pts, None)
+            if entry is not None:  # frames counted before this one never reached the model
+                while self._pending and next(iter(self._pending.values()))[0] < entry[0]:
+                    self._pending.popitem(last=False)
+        index, width, height = entry if entry is not None else (self.frames_seen - 1, *self._source_size)
+        data, layout = self._pixels(sample)
+        pts_ms = None if pts == CLOCK_TIME_NONE else pts / 1e6
+        if pts != CLOCK_TIME_NONE:
+            if self._last_pts is not None and pts > self._last_pts:
+                step = pts - self._last_pts
+                self._pts_step = step if self._pts_step is None else min(self._pts_step, step)
+            elif self._pts_step is None and buffer.duration != CLOCK_TIME_NONE:
+                self._pts_step = buffer.duration  # a one-frame file has no step between frames
+            self._last_pts = pts if self._last_pts is None else max(self._last_pts, pts)
+        return Frame(index, pts_ms, width, height, rgb_view(data, layout), self._capture_time(pts))
+
+    def _capture_time(self, pts: int) -> float:
+        """perf_counter() time of capture. A live source's buffer timestamp is its capture time
+        on the pipeline clock (v4l2src stamps the driver's capture time), so the time the frame
+        spent being decoded and scaled counts; a file has no capture time: it counts from now,
+        the moment the pipeline hands the frame over."""
+        now = time.perf_counter()
+        if not self.spec.is_live or pts == CLOCK_TIME_NONE or self.pipeline is None:
+            return now
+        clock = self.pipeline.get_clock()
+        if clock is None:
+            return now
+        age_ns = clock.get_time() - (self.pipeline.get_base_time() + pts)
+        if age_ns < 0 or age_ns > 10**10:  # timestamps that are not capture times
+            return now
+        return now - age_ns / 1e9
+
+    def _display_for(self, pts: int) -> Optional[np.ndarray]:
+        """The full-size frame with the same timestamp, from the display branch."""
+        held, self._held_display = self._held_display, None
+        deadline = time.monotonic() + 1.0
+        while True:
+            sample = held or self._display_sink.try_pull_sample(int(0.05 * 1e9))
+            held = None
+            if sample is None:
+                if time.monotonic() > deadline or self._display_sink.is_eos():
+                    return None
+                continue
+            sample_pts = sample.get_buffer().pts
+            if sample_pts == pts:
+                data, layout = self._pixels(sample)
+                return packed_rgb(data, layout)
+            if sample_pts != CLOCK_TIME_NONE and pts != CLOCK_TIME_NONE and sample_pts > pts:
+                self._held_display = sample  # the display branch dropped this frame: keep it for the next
+                return None

@@ -1,0 +1,97 @@
+"""SOURCE arguments and the pipeline text (live.pipeline): pure, plus a check that every
+pipeline the app can build parses with the real GStreamer (every element exists here)."""
+from __future__ import annotations
+
+import pytest
+
+from ssdlite_detect.live.elements import G2D_CHAIN, PXP_CHAIN, SOFTWARE_CHAIN
+from ssdlite_detect.live.pipeline import SourceSpecError, describe_pipeline, parse_source, redact_url
+
+
+@pytest.mark.parametrize("text, kind, location, live", [
+    ("testsrc", "testsrc", "", True),
+    ("camera", "camera", "", True),
+    ("/dev/video3", "v4l2", "/dev/video3", True),
+    ("rtsp://cam.local:8554/stream", "rtsp", "rtsp://cam.local:8554/stream", True),
+    ("RTSPS://cam/x", "rtsp", "RTSPS://cam/x", True),
+    ("clip.mp4", "file", "clip.mp4", False),
+    ("./testsrc", "file", "./testsrc", False),  # a file that happens to be called testsrc
+    ("file:///data/clip.mkv", "file", "/data/clip.mkv", False),
+])
+def test_sources_are_classified(text, kind, location, live):
+    spec = parse_source(text)
+    assert (spec.kind, spec.location, spec.is_live, spec.drops_frames) == (kind, location, live, live)
+
+
+def test_realtime_files_drop_frames_like_live_sources():
+    spec = parse_source("clip.mkv", realtime=True)
+    assert not spec.is_live and spec.drops_frames
+
+
+@pytest.mark.parametrize("text, options, fragment", [
+    ("", {}, "empty"),
+    ("http://example.com/a.mp4", {}, "unsupported URL scheme http://"),
+    ("rtsp:///path", {}, "no host"),
+    ("clip.mp4", {"size": (640, 480)}, "cameras and testsrc only"),
+    ("rtsp://cam/x", {"fps": 30}, "cameras and testsrc only"),
+    ("testsrc", {"realtime": True}, "video files only"),
+])
+def test_impossible_sources_are_refused(text, options, fragment):
+    with pytest.raises(SourceSpecError, match=fragment):
+        parse_source(text, **options)
+
+
+def test_passwords_never_reach_messages_or_json():
+    assert redact_url("rtsp://admin:secret@10.0.0.5:554/live") == "rtsp://admin:***@10.0.0.5:554/live"
+    assert parse_source("rtsp://admin:secret@cam/live").name == "rtsp://admin:***@cam/live"
+    assert redact_url("rtsp://cam/live") == "rtsp://cam/live"
+
+
+def test_live_pipelines_keep_only_the_newest_frame():
+    text = describe_pipeline(parse_source("testsrc"), SOFTWARE_CHAIN, (300, 300))
+    assert "queue leaky=downstream max-size-buffers=1" in text
+    assert "appsink name=model_sink sync=false max-buffers=1 drop=true" in text
+
+
+def test_files_apply_back_pressure_and_drop_nothing():
+    text = describe_pipeline(parse_source("clip.mkv"), SOFTWARE_CHAIN, (300, 300))
+    assert "leaky" not in text and "drop=false" in text and "sync=false" in text
+
+
+def test_realtime_files_are_paced_by_the_clock():
+    text = describe_pipeline(parse_source("clip.mkv", realtime=True), SOFTWARE_CHAIN, (300, 300))
+    assert "sync=true max-buffers=1 drop=true" in text
+
+
+def test_user_values_are_never_pasted_into_the_pipeline():
+    text = describe_pipeline(parse_source('x" ! fakesink "y.mkv'), SOFTWARE_CHAIN, (300, 300))
+    assert "fakesink" not in text and "filesrc name=src !" in text
+
+
+def test_the_display_branch_is_added_only_for_recording():
+    assert "display_sink" not in describe_pipeline(parse_source("testsrc"), SOFTWARE_CHAIN, (300, 300))
+    text = describe_pipeline(parse_source("testsrc"), SOFTWARE_CHAIN, (300, 300), display=True)
+    assert "tee name=split" in text and "appsink name=display_sink" in text
+
+
+def test_camera_size_and_rate_accept_raw_or_mjpeg():
+    text = describe_pipeline(parse_source("/dev/video0", (1280, 720), 30), PXP_CHAIN, (300, 300))
+    assert 'caps="video/x-raw,width=1280,height=720,framerate=30/1;image/jpeg,width=1280,height=720,framerate=30/1"' in text
+    assert "imxvideoconvert_pxp ! video/x-raw,format=BGR,width=300,height=300" in text
+
+
+@pytest.mark.parametrize("source", ["testsrc", "camera", "/dev/video0", "rtsp://127.0.0.1/x", "clip.mkv"])
+@pytest.mark.parametrize("display", [False, True])
+def test_every_software_pipeline_parses_with_real_gstreamer(gst, source, display):
+    Gst = gst.Gst
+    pipeline = Gst.parse_launch(describe_pipeline(parse_source(source), SOFTWARE_CHAIN, (300, 300), display))
+    for name in ("src", "frames", "model_sink") + (("display_sink",) if display else ()):
+        assert pipeline.get_by_name(name) is not None
+    pipeline.set_state(Gst.State.NULL)
+
+
+@pytest.mark.parametrize("chain", [PXP_CHAIN, G2D_CHAIN])
+def test_hardware_pipelines_fail_here_only_for_the_missing_nxp_element(gst, chain):
+    """NXP's elements do not exist on this host: parsing names exactly that element."""
+    with pytest.raises(Exception, match=chain.scaler):
+        gst.Gst.parse_launch(describe_pipeline(parse_source("testsrc"), chain, (300, 300)))
