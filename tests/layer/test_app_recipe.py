@@ -26,7 +26,9 @@ APP = REPO / "python-app"
 SITE = "/usr/lib/python3.11/site-packages"
 STDLIB_PACKAGES = json.loads((Path(__file__).parent / "python3-stdlib-packages.json").read_text())["modules"]
 # Third-party modules the app imports on the board, and the packages that carry them.
-THIRD_PARTY = {"numpy": "python3-numpy", "PIL": "python3-pillow", "tflite_runtime": "tensorflow-lite"}
+THIRD_PARTY = {"numpy": "python3-numpy", "PIL": "python3-pillow", "tflite_runtime": "tensorflow-lite",
+               "gi": "python3-pygobject"}
+LIVE = APP / "src" / "ssdlite_detect" / "live"  # packaged apart, in python3-ssdlite-detect-live
 # Host-only alternatives to tflite_runtime, imported only when it is missing.
 HOST_ONLY = {"ai_edge_litert", "tensorflow"}
 ACCELERATORS = {
@@ -35,8 +37,9 @@ ACCELERATORS = {
 }
 
 
-def app_sources():
-    return sorted((APP / "src").rglob("*.py"))
+def app_sources(live: bool = False):
+    """The app's modules outside the live mode, or (live=True) those of the live mode."""
+    return sorted(p for p in (APP / "src").rglob("*.py") if (LIVE in p.parents) == live)
 
 
 @pytest.fixture(scope="module")
@@ -96,12 +99,17 @@ def test_install_tree_and_modes(built, machine):
 
 @pytest.mark.skipif(not (APP / "pyproject.toml").exists(), reason="python-app/ not present")
 @pytest.mark.parametrize("machine", ["imx93evk", "imx8mpevk"])
-def test_everything_is_in_the_main_package(built, machine):
+def test_the_live_mode_is_split_off_and_everything_else_is_in_the_main_package(built, machine):
     rd = built[machine]
     packages = split_packages(rd)
     assert packages["<unpackaged>"] == []
     assert "/usr/bin/ssdlite-detect" in packages["python3-ssdlite-detect"]
-    assert all(not files for pkg, files in packages.items() if pkg not in ("python3-ssdlite-detect", "<unpackaged>"))
+    live = packages["python3-ssdlite-detect-live"]
+    expected_live = {SITE + "/ssdlite_detect/live/" + p.name for p in LIVE.glob("*.py")}
+    assert set(live) == expected_live
+    assert not any("/live/" in f for f in packages["python3-ssdlite-detect"])
+    assert all(not files for pkg, files in packages.items()
+               if pkg not in ("python3-ssdlite-detect", "python3-ssdlite-detect-live", "<unpackaged>"))
 
 
 @pytest.mark.parametrize("machine", ["imx93evk", "imx8mpevk"])
@@ -114,6 +122,11 @@ def test_runtime_dependencies_per_soc(machine, common_licenses):
     assert not (other & rdepends)
     # Varies with the SoC, so it cannot be shared between machines.
     assert rd.getVar("PACKAGE_ARCH") == rd.getVar("MACHINE_ARCH") == machine
+    live = set(rd.getVar("RDEPENDS:python3-ssdlite-detect-live").split())
+    # NXP's scalers (PXP on the 93, G2D and the VPU on the 8M Plus) come with imx-gst1.0-plugin.
+    assert {"python3-ssdlite-detect", "python3-pygobject", "gstreamer1.0", "imx-gst1.0-plugin"} <= live
+    video_stack = ("gstreamer", "gobject-introspection", "python3-pygobject", "imx-gst")
+    assert not [p for p in rdepends if p.startswith(video_stack)], "the main package must not pull in GStreamer"
 
 
 def test_cpu_only_machine_gets_no_accelerator(common_licenses):
@@ -130,11 +143,14 @@ def test_cpu_only_machine_gets_no_accelerator(common_licenses):
     rdepends = set(rd.getVar("RDEPENDS:python3-ssdlite-detect").split())
     assert "tensorflow-lite" in rdepends
     assert not (rdepends & (ACCELERATORS["imx93evk"] | ACCELERATORS["imx8mpevk"]))
+    live = set(rd.getVar("RDEPENDS:python3-ssdlite-detect-live").split())
+    assert "gstreamer1.0" in live and "imx-gst1.0-plugin" not in live
 
 
-def imported_modules():
-    """Top-level modules the app imports: (required, optional). Imports inside
-    a try whose handler catches ImportError are optional."""
+def imported_modules(live: bool = False):
+    """Modules the app (or its live mode) imports: (required, optional). Imports
+    inside a try whose handler catches ImportError are optional. Names are
+    top-level except for the dotted ones the manifest splits (urllib.parse)."""
     required, optional = set(), set()
 
     class Visitor(ast.NodeVisitor):
@@ -160,7 +176,8 @@ def imported_modules():
                 self.visit(child)
 
         def add(self, name):
-            (optional if self.optional_depth else required).add(name.split(".")[0])
+            dotted = ".".join(name.split(".")[:2])
+            (optional if self.optional_depth else required).add(dotted if dotted in STDLIB_PACKAGES else name.split(".")[0])
 
         def visit_Import(self, node):
             for alias in node.names:
@@ -183,17 +200,20 @@ def imported_modules():
                 self.add(node.args[0].value)
             self.generic_visit(node)
 
-    for path in app_sources():
+    for path in app_sources(live):
         Visitor().visit(ast.parse(path.read_text(), str(path)))
     own = {"ssdlite_detect", "__future__"}
     return required - own, optional - own - required
 
 
 @pytest.mark.skipif(not (APP / "src").exists(), reason="python-app/ not present")
-def test_rdepends_cover_every_import(common_licenses):
+@pytest.mark.parametrize("package, live", [("python3-ssdlite-detect", False), ("python3-ssdlite-detect-live", True)])
+def test_rdepends_cover_every_import(common_licenses, package, live):
     rd = parse_recipe(APP_RECIPE, "imx93evk", common_licenses)
-    rdepends = set(rd.getVar("RDEPENDS:python3-ssdlite-detect").split())
-    required, optional = imported_modules()
+    rdepends = set(rd.getVar("RDEPENDS:" + package).split())
+    if live:  # the live package runs on top of the main one
+        rdepends |= set(rd.getVar("RDEPENDS:python3-ssdlite-detect").split())
+    required, optional = imported_modules(live)
     unknown = sorted(m for m in required if m not in STDLIB_PACKAGES and m not in THIRD_PARTY)
     assert unknown == [], "map these imports to a package in the test and the recipe"
     needed = {THIRD_PARTY.get(m) or "python3-" + STDLIB_PACKAGES[m] for m in required}
@@ -203,6 +223,7 @@ def test_rdepends_cover_every_import(common_licenses):
             assert (THIRD_PARTY.get(module) or "python3-" + STDLIB_PACKAGES[module]) in rdepends, module
     # tflite_runtime is loaded on the board whichever way the app imports it.
     assert "tensorflow-lite" in rdepends
+    assert ("python3-pygobject" in rdepends) == live
 
 
 def test_rebuilds_when_sources_change(common_licenses):

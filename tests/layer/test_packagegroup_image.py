@@ -18,9 +18,18 @@ def test_packagegroup_per_soc(machine, common_licenses):
     rd = parse_recipe(PACKAGEGROUP_RECIPE, machine, common_licenses)
     assert rd.getVar("PACKAGES").split() == ["packagegroup-ssdlite"]
     rdepends = set(rd.getVar("RDEPENDS:packagegroup-ssdlite").split())
-    assert rdepends == {"python3-ssdlite-detect"} | EXPECTED_MODELS[machine]
+    # The live mode is in by default.
+    assert rdepends == {"python3-ssdlite-detect", "python3-ssdlite-detect-live"} | EXPECTED_MODELS[machine]
     # Machine-specific content: never allarch.
     assert rd.getVar("PACKAGE_ARCH") == machine
+
+
+@pytest.mark.parametrize("machine", sorted(EXPECTED_MODELS))
+def test_a_stills_only_product_leaves_the_live_mode_out(machine, common_licenses):
+    """One documented line in local.conf: SSDLITE_LIVE_PACKAGES = "" (GStreamer stays out)."""
+    rd = parse_recipe(PACKAGEGROUP_RECIPE, machine, common_licenses, {"SSDLITE_LIVE_PACKAGES": ""})
+    rdepends = set(rd.getVar("RDEPENDS:packagegroup-ssdlite").split())
+    assert rdepends == {"python3-ssdlite-detect"} | EXPECTED_MODELS[machine]
 
 
 @pytest.mark.parametrize("machine", sorted(EXPECTED_MODELS))

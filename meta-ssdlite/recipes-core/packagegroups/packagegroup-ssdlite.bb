@@ -11,10 +11,16 @@ PACKAGE_ARCH = "${MACHINE_ARCH}"
 inherit packagegroup
 
 RDEPENDS:${PN} = " \
+    ${SSDLITE_LIVE_PACKAGES} \
     ${SSDLITE_NPU_MODEL} \
     python3-ssdlite-detect \
     ssdlite-mobilenetv2-int8 \
 "
+
+# The live mode (cameras, video files, RTSP: GStreamer and PyGObject). A
+# still-images-only product drops it with SSDLITE_LIVE_PACKAGES = "" in its
+# local.conf or distro configuration.
+SSDLITE_LIVE_PACKAGES ??= "python3-ssdlite-detect-live"
 
 # The int8 model runs everywhere (CPU, and the 8M Plus NPU through the VX
 # delegate); the i.MX 93 also gets the Ethos-U65 build of it and keeps the

@@ -2,7 +2,8 @@
 # (no HOMEPAGE: the app lives in this repository, which has no public home yet)
 SUMMARY = "SSDLite MobileNetV2 object detector for i.MX (CPU, VX and Ethos-U delegates)"
 DESCRIPTION = "ssdlite_detect, a Python library and the ssdlite-detect command \
-that detect COCO objects in images with TensorFlow Lite: on the CPU, on the \
+that detect COCO objects in images (and, with the -live package, in cameras, \
+video files and RTSP streams) with TensorFlow Lite: on the CPU, on the \
 i.MX 8M Plus NPU through the VX delegate, or on the i.MX 93 Ethos-U65 through \
 the Ethos-U delegate. Models come from ssdlite-mobilenetv2."
 SECTION = "ml"
@@ -35,6 +36,13 @@ do_configure:append() {
 # Pure Python, but the accelerator stack it pulls in depends on the SoC.
 PACKAGE_ARCH = "${MACHINE_ARCH}"
 
+# The live mode (ssdlite-detect --source: cameras, video files, RTSP) is its
+# own package, so that a still-images-only product leaves GStreamer out: the
+# ssdlite_detect.live modules and everything they need at run time.
+# packagegroup-ssdlite installs it unless SSDLITE_LIVE_PACKAGES is emptied.
+PACKAGES =+ "${PN}-live"
+FILES:${PN}-live += "${PYTHON_SITEPACKAGES_DIR}/ssdlite_detect/live"
+
 # The VX delegate compiles the graph for the i.MX 8M Plus NPU on the first
 # inference (seconds); the app keeps the compiled graph here so that later runs
 # start at once (ssdlite_detect/device.py VX_CACHE_DIR).
@@ -60,6 +68,52 @@ RDEPENDS:${PN} = " \
     python3-statistics \
     tensorflow-lite \
 "
+
+# The live mode: PyGObject with the GLib/GObject typelibs (gobject-introspection)
+# and GStreamer's (Gst in gstreamer1.0; GstApp and GstVideo in
+# gstreamer1.0-plugins-base), the elements its pipelines use, and the standard
+# library modules of ssdlite_detect/live (python3-threading has queue).
+# Plugin packages: coreelements (identity, queue, tee, capsfilter) is in
+# gstreamer1.0; base: app (appsink, appsrc), playback (decodebin),
+# typefindfunctions, videoconvertscale (videoconvert, videoscale in 1.22),
+# videotestsrc; good: video4linux2 (cameras), isomp4 / matroska / avi
+# (containers, and webmmux), jpeg / png / vpx (MJPEG, PNG, VP8), rtsp, rtp,
+# rtpmanager, udp (RTSP); bad: videoparsersbad (h264parse). tests/layer
+# checks the Python imports against this list.
+RDEPENDS:${PN}-live = " \
+    ${PN} \
+    ${SSDLITE_VIDEO_RDEPENDS} \
+    gobject-introspection \
+    gstreamer1.0 \
+    gstreamer1.0-plugins-bad-videoparsersbad \
+    gstreamer1.0-plugins-base \
+    gstreamer1.0-plugins-base-app \
+    gstreamer1.0-plugins-base-playback \
+    gstreamer1.0-plugins-base-typefindfunctions \
+    gstreamer1.0-plugins-base-videoconvertscale \
+    gstreamer1.0-plugins-base-videotestsrc \
+    gstreamer1.0-plugins-good-avi \
+    gstreamer1.0-plugins-good-isomp4 \
+    gstreamer1.0-plugins-good-jpeg \
+    gstreamer1.0-plugins-good-matroska \
+    gstreamer1.0-plugins-good-png \
+    gstreamer1.0-plugins-good-rtp \
+    gstreamer1.0-plugins-good-rtpmanager \
+    gstreamer1.0-plugins-good-rtsp \
+    gstreamer1.0-plugins-good-udp \
+    gstreamer1.0-plugins-good-video4linux2 \
+    gstreamer1.0-plugins-good-vpx \
+    python3-core \
+    python3-pygobject \
+    python3-statistics \
+    python3-threading \
+"
+
+# NXP's 2D scalers, VPU decoder and encoder (imxvideoconvert_pxp on i.MX 93;
+# imxvideoconvert_g2d, vpudec and vpuenc_h264 on i.MX 8M Plus).
+SSDLITE_VIDEO_RDEPENDS = ""
+SSDLITE_VIDEO_RDEPENDS:mx93-nxp-bsp = "imx-gst1.0-plugin"
+SSDLITE_VIDEO_RDEPENDS:mx8mp-nxp-bsp = "imx-gst1.0-plugin"
 
 # What each SoC's NPU needs; machines without one run the int8 model on the
 # CPU with nothing beyond tensorflow-lite.
