@@ -71,9 +71,10 @@ demo: env-app  ## ssdlite-detect on the reference photo with the reference SSD (
 	$(VENV)/app/bin/ssdlite-detect --model $(SSDLITE_REFERENCE_DIR)/coco_ssd_mobilenet_v1_raw.tflite \
 	    --labels $(SSDLITE_REFERENCE_DIR)/coco_labels.txt $(SSDLITE_REFERENCE_DIR)/bus.jpg
 
-benchmark: env-app  ## post-processing and pre/post-vs-invoke ratios on this host
+benchmark: env-app  ## post-processing, pre/post-vs-invoke and live-mode FPS/latency on this host
 	$(VENV)/app/bin/python benchmarks/postprocess_vs_tflite_op.py
 	$(VENV)/app/bin/python benchmarks/frame_overhead.py
+	$(VENV)/app/bin/python benchmarks/live_fps.py
 
 clean:  ## remove environments, caches and the bundle
 	rm -rf $(VENV) .cache $(BUNDLE)

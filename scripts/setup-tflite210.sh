@@ -44,6 +44,10 @@ readonly BULLSEYE_DEBS=(
     "libssl1.1=1.1.1w-0+deb11u1 aadf8b4b197335645b230c2839b4517aa444fd2e8f434e5438c48a18857988f7"
     "libffi7=3.3-6 30ca89bfddae5fa6e0a2a044f22b6e50cd17c4bc6bc850c579819aeab7101f0f"
     "libmpdec3=2.5.1-1 816404866f754d5662d69db50072018dccb78cf372fc38e0be961fab0f57d741"
+    # PyGObject for the live mode's test on this runtime (the board has 3.42.2 for Python 3.11;
+    # no 3.9 build of that exists). It uses the host's GLib, girepository and GStreamer 1.22
+    # typelibs (scripts/setup-debian.sh installs them).
+    "python3-gi=3.38.0-2 48d4d4413013d4bb044feb6c8d9a470108d59546c09f4630187fda8164b8fda1"
 )
 # The bookworm keyring package also carries the bullseye archive and release keys.
 readonly DEBIAN_KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
@@ -200,6 +204,7 @@ verify_env() {
 import sys
 
 import ssl, ctypes, decimal, sqlite3, lzma, bz2, zlib, pyexpat  # noqa: F401  (linkage check)
+import gi  # noqa: F401  (bullseye's PyGObject, for the live mode)
 import numpy
 import PIL
 import tflite_runtime
@@ -258,6 +263,10 @@ main() {
     done
     # Absolute symlinks (sitecustomize.py -> /etc/python3.9/...) would reach into the host.
     find "$BUILD_DIR/prefix" -type l -lname '/*' -delete
+
+    # Debian keeps its Python modules in /usr/lib/python3/dist-packages; the env's path is site-packages.
+    mkdir -p "$BUILD_DIR/site-packages"
+    mv "$BUILD_DIR/prefix/usr/lib/python3/dist-packages/gi" "$BUILD_DIR/site-packages/gi"
 
     fetch_wheels "$BUILD_DIR/wheels"
     local wheel
