@@ -87,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--json", action="store_true", help="print one JSON object per image or frame (JSON Lines)")
     out.add_argument("--output", metavar="DIR|FILE",
                      help="images: write annotated copies into DIR; --source: write the annotated video "
-                     "to FILE (.mkv or .avi: MJPEG, or H.264 on the i.MX 8M Plus; .mp4 needs H.264; .webm: VP8)")
+                     "to FILE (.mkv or .avi: MJPEG, or H.264 on the i.MX 8M Plus; .mp4 and .mov need H.264)")
     out.add_argument("--benchmark", type=_positive_int, metavar="N",
                      help="time N end-to-end runs on the first image (after a warm-up run)")
     return parser

@@ -226,3 +226,29 @@ def test_the_live_mode_gives_the_same_detections_on_the_bsp_tflite_2_10(tflite21
     strip = lambda out: [{k: v for k, v in json.loads(line).items() if k != "timing_ms"} for line in out.splitlines()]  # noqa: E731
     assert strip(on_210.stdout) == strip(on_214.stdout)
     assert len(strip(on_210.stdout)) == 6 and "6 frame(s) processed" in on_210.stderr
+
+
+class FakeTerminal:
+    def __init__(self, tty):
+        self.tty, self.lines = tty, []
+
+    def isatty(self):
+        return self.tty
+
+    def write(self, text):
+        self.lines.append(text)
+
+    def flush(self):
+        pass
+
+
+@pytest.mark.parametrize("tty, json_lines, expected", [(True, False, 1), (False, False, 30), (True, True, 30)])
+def test_text_is_throttled_only_on_a_terminal(tty, json_lines, expected):
+    from ssdlite_detect.live.command import _ThrottledPrinter
+    from ssdlite_detect.results import FrameResult
+
+    terminal = FakeTerminal(tty)
+    printer = _ThrottledPrinter(terminal, json_lines)
+    for frame in range(30):  # 30 frames well within 1/5 s
+        printer(FrameResult("testsrc", 640, 480, "cpu", (), {"inference": 1.0, "latency": 2.0}, frame=frame))
+    assert len(terminal.lines) == expected

@@ -175,3 +175,13 @@ def test_stats_count_drops_from_frame_indexes():
     summary = stats.summary()
     assert (summary["frames"], summary["dropped"], summary["fps"]) == (3, 2, 2.0)
     assert summary["latency_median_ms"] == 11.0 and summary["latency_p90_ms"] == 12.0
+
+
+def test_realtime_file_keeps_the_files_pace_and_drops_what_is_late(reference_detector, bus_mjpeg_avi):
+    """8 frames at 10 FPS take about 0.8 s in real time; an inference slower than 0.1 s drops frames."""
+    slow = SlowDetector(reference_detector, 0.25)
+    start = time.monotonic()
+    stream = stream_of(slow, bus_mjpeg_avi, realtime=True)
+    results = list(stream)
+    assert time.monotonic() - start >= 0.6  # paced by the clock, not as fast as possible
+    assert len(results) < 8 and stream.stats.dropped > 0

@@ -104,5 +104,5 @@ def run_live(args, detector, spec, note: Callable[[str], None], error: Callable[
             except DetectError as failure:
                 error(str(failure))
                 status = status or failure.exit_code
-        note(format_summary(spec.name, stream.stats, detector.backend, source.chain.name))
+        note(format_summary(source.name, stream.stats, detector.backend, source.chain.name))
     return status

@@ -103,8 +103,9 @@ def scale_elements(chain: VideoChain, width: int, height: int) -> str:
 
 # --output FILE: the container comes from the extension. On the board, the software H.264
 # encoders (x264, libav) carry LICENSE_FLAGS "commercial", so without a hardware encoder the
-# video is MJPEG (plugins-good jpegenc) or VP8 (plugins-good vpx), which need no such flag.
-CONTAINERS = {".mkv": "matroskamux", ".avi": "avimux", ".mp4": "mp4mux", ".mov": "qtmux", ".webm": "webmmux"}
+# video is MJPEG (plugins-good jpegenc), which needs no such flag. (VP8 would too, but the BSP
+# builds gstreamer1.0-plugins-good without vpx.)
+CONTAINERS = {".mkv": "matroskamux", ".avi": "avimux", ".mp4": "mp4mux", ".mov": "qtmux"}
 _H264_ONLY = (".mp4", ".mov")
 
 
@@ -119,8 +120,6 @@ def encoder_elements(path: str, chain: VideoChain) -> str:
         known = ", ".join(sorted(CONTAINERS))
         raise OutputFormatError(f"--output {path}: unknown video container (use one of {known})")
     muxer = CONTAINERS[extension]
-    if extension == ".webm":
-        return f"videoconvert ! vp8enc deadline=1 cpu-used=8 ! {muxer}"
     if chain.h264_encoder is not None:
         return f"videoconvert ! {chain.h264_encoder} ! h264parse ! {muxer}"
     if extension in _H264_ONLY:

@@ -2,7 +2,7 @@
 
 Frames drawn with the still-image drawing code (draw.annotate) are pushed into an appsrc and
 encoded with the SoC's hardware H.264 encoder where it has one (i.MX 8M Plus `vpuenc_h264`), else
-MJPEG (or VP8 for .webm). `close()` sends end-of-stream and waits for the muxer to finish, so the
+MJPEG. `close()` sends end-of-stream and waits for the muxer to finish, so the
 file is playable after Ctrl-C or SIGTERM too.
 """
 from __future__ import annotations

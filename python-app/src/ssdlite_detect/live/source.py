@@ -101,10 +101,12 @@ def check_video_file(path: str) -> None:
 _MISSING_DECODER = re.compile(r"Missing decoder: ([^\n]*)")
 
 
-def explain_error(gst, spec: SourceSpec, error, debug: str, element: str, frames_seen: int) -> str:
-    """One line for a GStreamer ERROR message: what happened to the source, in the user's terms."""
+def explain_error(gst, spec: SourceSpec, error, debug: str, element: str, frames_seen: int,
+                  name: Optional[str] = None) -> str:
+    """One line for a GStreamer ERROR message: what happened to the source, in the user's terms.
+    name: how to call the source (default spec.name)."""
     Gst = gst.Gst
-    name = spec.name if spec.kind != KIND_CAMERA else f"camera {spec.location}".strip()
+    name = name or spec.name
     debug = debug or ""
     message = " ".join((error.message or "").split())
 
@@ -212,7 +214,7 @@ class VideoSource:
         try:
             self.pipeline = Gst.parse_launch(text)
         except Exception as error:  # GLib.Error: an element is missing from this system
-            raise SourceError(f"{spec.name}: cannot build the pipeline: {error}") from None
+            raise SourceError(f"{self.name}: cannot build the pipeline: {error}") from None
         source = self.pipeline.get_by_name("src")
         if spec.kind in (KIND_FILE, KIND_V4L2, KIND_CAMERA, KIND_RTSP):
             source.set_property("device" if spec.kind in (KIND_V4L2, KIND_CAMERA) else "location", self.location)
@@ -231,7 +233,7 @@ class VideoSource:
         self._bus = self.pipeline.get_bus()
         self._started_at = self._last_frame_at = time.monotonic()
         if self.pipeline.set_state(Gst.State.PLAYING) == Gst.StateChangeReturn.FAILURE:
-            error = self._bus_error(wait=1.0) or f"{spec.name}: cannot start the source"
+            error = self._bus_error(wait=1.0) or f"{self.name}: cannot start the source"
             self.close()
             raise SourceError(error)
 
@@ -246,6 +248,13 @@ class VideoSource:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    @property
+    def name(self) -> str:
+        """The source in messages: the spec's name, and for `camera` the device it found."""
+        if self.spec.kind == KIND_CAMERA and self.location:
+            return f"camera {self.location}"
+        return self.spec.name
 
     @property
     def source_size(self) -> Tuple[int, int]:
@@ -284,7 +293,7 @@ class VideoSource:
         timeout; frames the pipeline delivered before an error are returned first.
         """
         if self.pipeline is None:
-            raise SourceError(f"{self.spec.name}: the source is not started")
+            raise SourceError(f"{self.name}: the source is not started")
         if self._error is None:
             self._error = self._bus_error()
         if self._error is not None:
@@ -325,7 +334,7 @@ class VideoSource:
         # One missing frame interval of slack, plus 2 % for containers that round their duration.
         if self._last_pts + 2 * step < duration * 0.98:
             raise SourceError(
-                f"{self.spec.name}: the video stops at {self._last_pts / 1e9:.2f} s of its {duration / 1e9:.2f} s "
+                f"{self.name}: the video stops at {self._last_pts / 1e9:.2f} s of its {duration / 1e9:.2f} s "
                 f"after {self.frames_read} frame(s): the file is truncated or corrupt"
             )
 
@@ -333,10 +342,10 @@ class VideoSource:
         now = time.monotonic()
         if self.frames_read == 0 and now - self._started_at > self.connect_timeout:
             what = "no answer" if self.spec.kind == KIND_RTSP else "no frame"
-            raise SourceError(f"{self.spec.name}: {what} within {self.connect_timeout:g} s")
+            raise SourceError(f"{self.name}: {what} within {self.connect_timeout:g} s")
         if self.frames_read and now - self._last_frame_at > self.stall_timeout:
             raise SourceError(
-                f"{self.spec.name}: source lost: no frame for {self.stall_timeout:g} s after {self.frames_read} frame(s)"
+                f"{self.name}: source lost: no frame for {self.stall_timeout:g} s after {self.frames_read} frame(s)"
             )
 
     def _bus_error(self, wait: float = 0.0) -> Optional[str]:
@@ -347,7 +356,7 @@ class VideoSource:
             return None
         error, debug = message.parse_error()
         element = message.src.get_name() if message.src is not None else "pipeline"
-        return explain_error(self._gst, self.spec, error, debug, element, self.frames_read)
+        return explain_error(self._gst, self.spec, error, debug, element, self.frames_read, self.name)
 
     def _layout(self, caps) -> FrameLayout:
         key = caps.to_string()

@@ -215,7 +215,8 @@ class DetectionStream:
                 boxes, classes = self.detector.infer(item.tensor)
                 self._put_result(_Inferred(item, boxes, classes, (time.perf_counter() - start) * 1000.0))
         except BaseException as error:  # noqa: BLE001 - handed to the caller's thread
-            self._stop.set()
+            # Not stop(): the caller's loop would end before it reads the error. It raises it and
+            # then stops the other stages.
             self._put_result(_End(error), force=True)
 
     def _put_result(self, item, force: bool = False) -> None:
