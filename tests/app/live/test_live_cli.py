@@ -252,3 +252,13 @@ def test_text_is_throttled_only_on_a_terminal(tty, json_lines, expected):
     for frame in range(30):  # 30 frames well within 1/5 s
         printer(FrameResult("testsrc", 640, 480, "cpu", (), {"inference": 1.0, "latency": 2.0}, frame=frame))
     assert len(terminal.lines) == expected
+
+
+def test_a_live_recording_holds_nearly_every_processed_frame(capsys, gst, model_args, tmp_path):
+    """Model and display frames are paired by timestamp; the display branch keeps a few frames
+    so that live drops rarely leave a processed frame out of the video."""
+    target = tmp_path / "live.avi"
+    code, out, err = run_cli(capsys, *model_args, "--json", "--source", "testsrc", "--frames", "15", "--output", target)
+    assert code == 0, err
+    assert len(out.splitlines()) == 15
+    assert 13 <= len(count_frames(gst, target)) <= 15

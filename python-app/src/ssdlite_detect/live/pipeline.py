@@ -135,17 +135,22 @@ def source_elements(spec: SourceSpec) -> str:
     return "filesrc name=src ! decodebin ! video/x-raw"
 
 
-def _model_queue(spec: SourceSpec) -> str:
+# Full-size frames the display branch keeps while live, so that the frame matching a model frame
+# (same timestamp) is still there when the capture thread asks for it.
+DISPLAY_BACKLOG = 4
+
+
+def _queue(spec: SourceSpec, keep: int = 1) -> str:
     if spec.drops_frames:
-        return "queue leaky=downstream max-size-buffers=1 max-size-bytes=0 max-size-time=0"
+        return f"queue leaky=downstream max-size-buffers={keep} max-size-bytes=0 max-size-time=0"
     return "queue max-size-buffers=4 max-size-bytes=0 max-size-time=0"
 
 
-def _appsink(name: str, spec: SourceSpec) -> str:
+def _appsink(name: str, spec: SourceSpec, keep: int = 1) -> str:
     if spec.drops_frames:
-        # Only the newest frame is kept; a file in real time is paced by the clock (sync).
+        # Only the newest frames are kept; a file in real time is paced by the clock (sync).
         sync = "true" if spec.realtime else "false"
-        return f"appsink name={name} sync={sync} max-buffers=1 drop=true enable-last-sample=false"
+        return f"appsink name={name} sync={sync} max-buffers={keep} drop=true enable-last-sample=false"
     return f"appsink name={name} sync=false max-buffers=2 drop=false enable-last-sample=false"
 
 
@@ -153,10 +158,10 @@ def describe_pipeline(spec: SourceSpec, chain: VideoChain, model_size: Tuple[int
     """The whole pipeline text. model_size: (height, width) of the model input; display: also
     deliver full-size RGB frames (for the annotated video)."""
     height, width = model_size
-    model_branch = f"{_model_queue(spec)} ! {scale_elements(chain, width, height)} ! {_appsink('model_sink', spec)}"
+    model_branch = f"{_queue(spec)} ! {scale_elements(chain, width, height)} ! {_appsink('model_sink', spec)}"
     head = f"{source_elements(spec)} ! identity name=frames silent=true"
     if not display:
         return f"{head} ! {model_branch}"
-    display_branch = (f"{_model_queue(spec)} ! videoconvert ! video/x-raw,format=RGB ! "
-                      f"{_appsink('display_sink', spec)}")
+    display_branch = (f"{_queue(spec, DISPLAY_BACKLOG)} ! videoconvert ! video/x-raw,format=RGB ! "
+                      f"{_appsink('display_sink', spec, DISPLAY_BACKLOG)}")
     return f"{head} ! tee name=split split. ! {model_branch} split. ! {display_branch}"
