@@ -69,7 +69,7 @@ def test_scale_elements_stretch_to_the_model_size():
     software = scale_elements(SOFTWARE_CHAIN, 320, 240)
     assert "add-borders=false" in software  # stretch like stills, never letterbox
     assert software.endswith("video/x-raw,format=RGB,width=320,height=240")
-    assert scale_elements(PXP_CHAIN, 300, 300) == "imxvideoconvert_pxp ! video/x-raw,format=BGR,width=300,height=300"
+    assert scale_elements(PXP_CHAIN, 300, 300) == "videoconvert ! imxvideoconvert_pxp ! video/x-raw,format=BGR,width=300,height=300"
 
 
 @pytest.mark.parametrize("name, chain, expected", [

@@ -77,7 +77,7 @@ def test_the_display_branch_is_added_only_for_recording():
 def test_camera_size_and_rate_accept_raw_or_mjpeg():
     text = describe_pipeline(parse_source("/dev/video0", (1280, 720), 30), PXP_CHAIN, (300, 300))
     assert 'caps="video/x-raw,width=1280,height=720,framerate=30/1;image/jpeg,width=1280,height=720,framerate=30/1"' in text
-    assert "imxvideoconvert_pxp ! video/x-raw,format=BGR,width=300,height=300" in text
+    assert "videoconvert ! imxvideoconvert_pxp ! video/x-raw,format=BGR,width=300,height=300" in text
 
 
 @pytest.mark.parametrize("source", ["testsrc", "camera", "/dev/video0", "rtsp://127.0.0.1/x", "clip.mkv"])

@@ -289,3 +289,19 @@ def test_errors_in_the_users_terms(gst, source, domain, code, text, debug, frame
     domain_class = getattr(Gst, domain)
     error = GLib.Error.new_literal(domain_class.quark(), text, getattr(domain_class, code))
     assert explain_error(gst, parse_source(source), error, debug, "src", frames) == expected
+
+
+@pytest.mark.parametrize("scaled_format", ["BGR", "RGBA", "BGRx"])
+def test_the_hardware_chains_output_formats_give_the_same_pixels(raw_mkv, still_frames, scaled_format):
+    """The PXP emits BGR and the G2D RGBA (no 24-bit RGB): a chain with the same output formats,
+    its scaler played here by videoscale (NXP's elements cannot exist on this host), gives the
+    exact pixels of the software chain."""
+    from ssdlite_detect.live.elements import VideoChain
+
+    stand_in = VideoChain("stand-in", "videoscale", scaled_format)
+    source = VideoSource(parse_source(str(raw_mkv)), (300, 300), chain=stand_in)
+    frames = read_all(source)
+    assert len(frames) == len(still_frames)
+    for frame, still in zip(frames, still_frames):
+        with Image.open(still) as image:
+            np.testing.assert_array_equal(frame.pixels, np.asarray(image.convert("RGB")))

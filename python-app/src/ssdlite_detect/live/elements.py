@@ -95,7 +95,9 @@ def scale_elements(chain: VideoChain, width: int, height: int) -> str:
     """
     caps = f"video/x-raw,format={chain.scaled_format},width={width},height={height}"
     if chain.scaler is not None:
-        return f"{chain.scaler} ! {caps}"
+        # videoconvert passes camera and decoder formats (YUY2, NV12, I420...) through untouched;
+        # it converts only what the 2D engine cannot read (24-bit RGB from PNG or raw files).
+        return f"{SOFTWARE_CONVERTER} ! {chain.scaler} ! {caps}"
     # Scale first, then convert: converting the small frame costs a fraction of the large one.
     return (f"{SOFTWARE_SCALER} add-borders=false ! video/x-raw,width={width},height={height} ! "
             f"{SOFTWARE_CONVERTER} ! {caps}")
