@@ -145,6 +145,11 @@ class DetectionStream:
     max_frames / duration: stop after that many results / seconds. stop() may be called from any
     thread or a signal handler. Iteration raises SourceError (after every earlier result) when
     the source fails, and any DetectError the detector raises.
+
+    The stages share the detector but not its state: tensor_from_pixels reads the lookup table
+    only, infer (the interpreter) runs in the inference thread only, detections_from_outputs
+    (the post-processor) in the caller's thread only. Do not use the detector elsewhere while the
+    stream runs.
     """
 
     def __init__(
