@@ -47,8 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="auto: NPU if present, else CPU (default); npu: fail without one")
     model.add_argument("--delegate", metavar="PATH", help="external TFLite delegate library to use")
     model.add_argument("--threads", type=_positive_int, help="CPU threads (default: one per core)")
-    model.add_argument("--score-kind", choices=("auto", "logits", "probabilities"), default="auto",
-                       help="whether the class output holds logits or probabilities (default: read the model)")
+    model.add_argument("--score-kind", choices=("auto", "logits", "probabilities", "softmax"), default="auto",
+                       help="class output: logits (sigmoid), probabilities, or softmax logits "
+                       "(default: the model's model.json, else read the model)")
     post = parser.add_argument_group("detections")
     post.add_argument("--score-threshold", type=_fraction, default=0.5, help="minimum score (default 0.5)")
     post.add_argument("--iou-threshold", type=_fraction, default=0.6, help="NMS IoU threshold (default 0.6)")
@@ -62,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--output", metavar="DIR", help="write annotated copies of the images into DIR")
     out.add_argument("--benchmark", type=_positive_int, metavar="N",
                      help="time N end-to-end runs on the first image (after a warm-up run)")
+    out.add_argument("--verbose", action="store_true",
+                     help="say on stderr which model, description (model.json), anchors and scores are used")
     return parser
 
 
@@ -131,6 +134,8 @@ def run(args) -> int:
         threads=args.threads, score_kind=None if args.score_kind == "auto" else args.score_kind,
         on_fallback=_note,
     )
+    if args.verbose:
+        _describe_model(detector)
     if args.classes:
         names = [name for name in args.classes.split(",") if name.strip()]
         class_ids = class_ids_for_names(detector.labels, names)
@@ -162,6 +167,15 @@ def run(args) -> int:
         if args.output:
             failures += not _write_annotated(args.output, path, result)
     return 1 if failures else 0
+
+
+def _describe_model(detector) -> None:
+    info = detector.model_info()
+    if info["description"] is None:
+        _note(f"no model description (model.json naming {os.path.basename(info['model'])}) beside the model: "
+              "COCO defaults (SSDLite MobileNetV2 anchors, sigmoid scores, COCO labels)")
+    for key, value in info.items():
+        _note(f"  {key}: {value}")
 
 
 def _write_annotated(output_dir: str, path: str, result) -> bool:
