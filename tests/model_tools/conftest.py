@@ -10,7 +10,8 @@ Fixtures for other test modules:
   standin_cache_root   <repo>/.cache/standin, for caching further slow artifacts
   run_tool             run_tool(name, argv): one sub-command in-process (ToolsError propagates)
   subprocess_command   `python -c` code running one sub-command: [python, -c, code, name, *argv]
-  standin_saved_model  Path of the stand-in TF1 SavedModel folder (saved_model.pb inside)
+  standin_export       Path of the stand-in COCO export (pipeline.config, saved_model/)
+  standin_saved_model  its TF1 SavedModel folder (saved_model.pb inside)
   calibration_images   list of photo Paths (scikit-image's bundled photos), all in one folder
   holdout_images       other photos, never used for calibration (for int8-vs-float checks)
   standin_workdir      a --workdir whose convert/ holds the converted models and conversion.json
@@ -119,14 +120,18 @@ def standin_key() -> str:
 
 
 @pytest.fixture(scope="session")
-def standin_saved_model(standin_key) -> Path:
-    from ssdlite_tools.standin import write_standin_saved_model
+def standin_export(standin_key) -> Path:
+    from ssdlite_tools.standin import write_standin_export
 
-    folder = CACHE_ROOT / standin_key / "saved_model"
+    folder = CACHE_ROOT / standin_key / "export"
     if not folder.is_dir():
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        write_standin_saved_model(folder)  # writes a sibling and renames it: never half-written
+        write_standin_export(folder)  # writes a sibling and renames it: never half-written
     return folder
+
+
+@pytest.fixture(scope="session")
+def standin_saved_model(standin_export) -> Path:
+    return standin_export / "saved_model"
 
 
 @pytest.fixture(scope="session")
@@ -158,9 +163,14 @@ def conversion_key(standin_key, calibration_images) -> str:
             "ssdlite_tools.convert",
             "ssdlite_tools.calibration",
             "ssdlite_tools.checkpoint",
+            "ssdlite_tools.graph_cut",
+            "ssdlite_tools.pipeline_config",
+            "ssdlite_tools.describe",
             "ssdlite_tools.manifest",
             "ssdlite_tools.commands.convert",
             "ssdlite_detect.preprocess",
+            "ssdlite_detect.model_description",
+            "ssdlite_detect.anchors",
         ).encode()
     )
     for path in calibration_images:
