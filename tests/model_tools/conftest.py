@@ -17,6 +17,8 @@ Fixtures for other test modules:
   standin_workdir      a --workdir whose convert/ holds the converted models and conversion.json
   standin_int8_tflite  Path of the full-int8 model (int8 input/output)
   standin_float_tflite Path of the float32 model
+  custom_model         each retrained-model stand-in (custom_standins.py) taken through convert,
+                       vela, check and bundle (a CustomModel)
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ import importlib
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -210,3 +213,53 @@ def standin_float_tflite(standin_workdir) -> Path:
     from ssdlite_tools.workspace import FLOAT_MODEL_NAME, convert_dir
 
     return convert_dir(standin_workdir) / FLOAT_MODEL_NAME
+
+
+@dataclass(frozen=True)
+class CustomModel:
+    """A retrained-model stand-in after the whole host pipeline."""
+
+    name: str
+    spec: object  # ssdlite_tools.standin.StandInSpec
+    export: Path  # pipeline.config, label_map.pbtxt, saved_model/
+    workdir: Path  # convert/ and vela/
+    bundle: Path
+    check_report: Path
+
+
+@pytest.fixture(scope="session", params=["parts_sigmoid_320", "warehouse_softmax_gapped"])
+def custom_model(request, standin_key, conversion_key, calibration_images, holdout_images) -> CustomModel:
+    """Export, convert (2 calibration photos: enough for the ranges, keeps the suite fast), vela,
+    check (stand-in thresholds, as for the COCO stand-in) and bundle, through the commands' own
+    code; cached like the COCO stand-in's conversion."""
+    from custom_standins import CUSTOM_STAND_INS, LICENSES
+    from ssdlite_tools.standin import write_standin_export
+
+    name = request.param
+    spec = CUSTOM_STAND_INS[name]
+    digest = hashlib.sha256(f"{conversion_key} {spec!r} {LICENSES[name]!r}".encode())
+    digest.update(_source_digest("ssdlite_tools.vela", "ssdlite_tools.bundle", "ssdlite_tools.commands.check").encode())
+    key = digest.hexdigest()[:16]
+
+    def build(staging: Path) -> None:
+        export = write_standin_export(staging / name, spec)
+        work, report = staging / "work", staging / "check.json"
+        licence, text = LICENSES[name]
+        licence_options = ["--license", licence]
+        if text is not None:
+            (staging / "LICENSE.txt").write_text(text)
+            licence_options += ["--license-file", str(staging / "LICENSE.txt")]
+        steps = [
+            ["convert", "--workdir", str(work), "--checkpoint", str(export), "--calibration-dir",
+             str(calibration_images[0].parent), "--calibration-images", "2", "--no-progress"],
+            ["vela", "--workdir", str(work)],
+            ["check", "--workdir", str(work), "--images", *map(str, holdout_images), "--min-snr-db", "3",
+             "--min-detection-recall", "0.2", "--json", str(report)],
+            ["bundle", "--workdir", str(work), "--output", str(staging / "bundle"), "--allow-stand-in",
+             *licence_options],
+        ]  # fmt: skip
+        for argv in steps:
+            run_command(argv[0], argv[1:])
+
+    folder = _build_once(CACHE_ROOT / "custom" / key, build)
+    return CustomModel(name, spec, folder / name, folder / "work", folder / "bundle", folder / "check.json")
