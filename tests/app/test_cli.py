@@ -13,7 +13,6 @@ from conftest import cli_on_both_runtimes
 from ssdlite_detect.cli import main
 from ssdlite_detect.preprocess import prepare_input
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 OP_LIKE = ["--nms", "agnostic", "--max-detections", "10", "--iou-threshold", "0.6", "--score-threshold", "1e-8"]
 
 
