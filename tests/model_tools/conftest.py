@@ -238,7 +238,12 @@ def custom_model(request, standin_key, conversion_key, calibration_images, holdo
     name = request.param
     spec = CUSTOM_STAND_INS[name]
     digest = hashlib.sha256(f"{conversion_key} {spec!r} {LICENSES[name]!r}".encode())
-    digest.update(_source_digest("ssdlite_tools.vela", "ssdlite_tools.bundle", "ssdlite_tools.commands.check").encode())
+    digest.update(
+        _source_digest(
+            "ssdlite_tools.vela", "ssdlite_tools.bundle", "ssdlite_tools.commands.check", "ssdlite_tools.bsp_gates",
+            "ssdlite_tools.host_inference", "ssdlite_detect.detector", "ssdlite_detect.postprocess",
+        ).encode()
+    )
     key = digest.hexdigest()[:16]
 
     def build(staging: Path) -> None:

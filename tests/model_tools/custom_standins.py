@@ -4,7 +4,7 @@ Test data only (random weights, the real graph structure; see ssdlite_tools.stan
 differs from the COCO model where a retrained model can:
   parts_sigmoid_320         3 classes, 320x320, SIGMOID, non-default anchor generator (scales
                             0.15..0.9, three aspect ratios, interpolated ratio 1.5, no reduced
-                            lowest layer, base anchor 1.0 x 1.2)
+                            lowest layer, base anchor 1.0 x 1.2) and box coder scales (8, 8, 4, 4)
   warehouse_softmax_gapped  5 classes of which the label map names 1, 2 and 5, non-square 256x320,
                             SOFTMAX, explicit scales, anchor strides and offsets in pixels
 """
@@ -26,6 +26,7 @@ CUSTOM_STAND_INS = {
             base_anchor_size=(1.0, 1.2),
         ),
         score_converter="SIGMOID",
+        box_coder=(8.0, 8.0, 4.0, 4.0),
         label_map={1: "Bolt", 2: "Nut", 3: "Washer"},
     ),
     "warehouse_softmax_gapped": StandInSpec(

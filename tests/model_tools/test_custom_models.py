@@ -10,6 +10,7 @@ MobileNetV2 SSD layout, not read from the graph.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -140,6 +141,7 @@ def test_description_and_labels_come_from_pipeline_config_and_label_map(custom_m
     assert description.input_size == spec.input_size
     assert description.num_classes == spec.num_classes
     assert description.score_converter == spec.score_converter
+    assert dataclasses.astuple(description.box_coder) == spec.box_coder
     assert description.anchors.feature_map_shapes == tuple(mobilenet_v2_ssd_feature_maps(*spec.input_size))
     for field in ("num_layers", "scales", "aspect_ratios", "interpolated_scale_aspect_ratio",
                   "reduce_boxes_in_lowest_layer", "base_anchor_size", "anchor_strides", "anchor_offsets"):
@@ -211,8 +213,9 @@ def _reference_detection(custom_model, photo: Path):
     anchors = od_api_ssd_anchors(_generator_of(spec), mobilenet_v2_ssd_feature_maps(height, width), spec.input_size)
     ty, tx, th, tw = (encodings[:, i] for i in range(4))
     ya, xa, ha, wa = (anchors[:, i] for i in range(4))
-    yc, xc = ty / 10.0 * ha + ya, tx / 10.0 * wa + xa
-    h, w = np.exp(th / 5.0) * ha, np.exp(tw / 5.0) * wa
+    y_scale, x_scale, height_scale, width_scale = spec.box_coder  # faster_rcnn_box_coder.decode
+    yc, xc = ty / y_scale * ha + ya, tx / x_scale * wa + xa
+    h, w = np.exp(th / height_scale) * ha, np.exp(tw / width_scale) * wa
     boxes = np.clip(np.stack([yc - h / 2, xc - w / 2, yc + h / 2, xc + w / 2], axis=1), 0.0, 1.0)
     best = scores.max()
     ties = [(int(c) + 1, tuple(boxes[a])) for a, c in zip(*np.nonzero(scores >= best - 1e-6))]
@@ -296,3 +299,14 @@ def test_bundle_parses_and_installs_with_the_layer_and_the_installed_app_finds_i
     assert detector.input_size == custom_model.spec.input_size
     assert detector.score_kind == {"SIGMOID": "logits", "SOFTMAX": "softmax"}[custom_model.spec.score_converter]
     assert detector.detect(str(holdout_images[0])).width > 0
+
+
+def test_check_and_evaluate_decode_with_the_models_box_coder(custom_model):
+    """The host tools post-process through the app's Detector, with the model's box coder."""
+    from ssdlite_detect.postprocess import PostprocessConfig
+    from ssdlite_tools.host_inference import HostDetector
+    from ssdlite_tools.workspace import INT8_MODEL_NAME, convert_dir
+
+    detector = HostDetector(convert_dir(custom_model.workdir) / INT8_MODEL_NAME)
+    scales = detector.postprocessor(PostprocessConfig(score_threshold=0.3)).box_coder_scales
+    assert dataclasses.astuple(scales) == custom_model.spec.box_coder

@@ -74,6 +74,8 @@ class StandInSpec:
     # ssd_anchor_generator; its feature_map_shapes and image_size are not used (the graph decides).
     anchors: AnchorConfig = SSDLITE_MOBILENET_V2_COCO
     score_converter: str = "SIGMOID"
+    # faster_rcnn_box_coder y_scale, x_scale, height_scale, width_scale.
+    box_coder: Tuple[float, float, float, float] = (10.0, 10.0, 5.0, 5.0)
     # Label map items {id: name}; None = trained on the OD API's mscoco_label_map.pbtxt (no file written).
     label_map: Optional[Dict[int, str]] = field(default=None)
 
@@ -84,6 +86,7 @@ class StandInSpec:
             width=self.input_size[1],
             anchor_generator=_anchor_generator_text(self.anchors),
             score_converter=self.score_converter,
+            box_coder=self.box_coder,
             label_map_path="PATH_TO_BE_CONFIGURED/" + ("mscoco_label_map.pbtxt" if self.label_map is None else LABEL_MAP),
         )
 
@@ -122,10 +125,10 @@ _PIPELINE_TEMPLATE = """model {{
     num_classes: {num_classes}
     box_coder {{
       faster_rcnn_box_coder {{
-        y_scale: 10.0
-        x_scale: 10.0
-        height_scale: 5.0
-        width_scale: 5.0
+        y_scale: {box_coder[0]}
+        x_scale: {box_coder[1]}
+        height_scale: {box_coder[2]}
+        width_scale: {box_coder[3]}
       }}
     }}
     matcher {{
