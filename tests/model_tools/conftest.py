@@ -227,7 +227,7 @@ class CustomModel:
     check_report: Path
 
 
-@pytest.fixture(scope="session", params=["parts_sigmoid_320", "warehouse_softmax_gapped"])
+@pytest.fixture(scope="session", params=["parts_sigmoid_320", "warehouse_softmax_gapped", "v1_sigmoid_240x320"])
 def custom_model(request, standin_key, conversion_key, calibration_images, holdout_images) -> CustomModel:
     """Export, convert (2 calibration photos: enough for the ranges, keeps the suite fast), vela,
     check (stand-in thresholds, as for the COCO stand-in) and bundle, through the commands' own

@@ -7,6 +7,9 @@ differs from the COCO model where a retrained model can:
                             lowest layer, base anchor 1.0 x 1.2) and box coder scales (8, 8, 4, 4)
   warehouse_softmax_gapped  5 classes of which the label map names 1, 2 and 5, non-square 256x320,
                             SOFTMAX, explicit scales, anchor strides and offsets in pixels
+  v1_sigmoid_240x320        the other supported feature extractor, ssd_mobilenet_v1 (1x1 heads,
+                            no input identity: the cut is the preprocessor's output), 2 classes,
+                            240x320, the COCO anchor generator
 """
 from __future__ import annotations
 
@@ -41,9 +44,16 @@ CUSTOM_STAND_INS = {
         score_converter="SOFTMAX",
         label_map={1: "Forklift", 2: "Pallet", 5: "Person"},
     ),
+    "v1_sigmoid_240x320": StandInSpec(
+        num_classes=2,
+        input_size=(240, 320),
+        feature_extractor="ssd_mobilenet_v1",
+        label_map={1: "cat", 2: "rocket"},
+    ),
 }
 # What each model's owner declares to `bundle` (--license, and --license-file with this text).
 LICENSES = {
     "parts_sigmoid_320": ("Apache-2.0", None),
+    "v1_sigmoid_240x320": ("Apache-2.0", None),
     "warehouse_softmax_gapped": ("CLOSED", "Warehouse detector weights (c) Example Logistics. All rights reserved.\n"),
 }

@@ -94,9 +94,10 @@ def od_api_ssd_anchors(generator: dict, feature_map_shapes, image_size) -> np.nd
     return np.concatenate(boxes).astype(f32)
 
 
-def mobilenet_v2_ssd_feature_maps(height: int, width: int):
-    """layer_15/expansion_output (stride 16), layer_19 (stride 32), then four stride-2 extra
-    layers; SAME padding rounds up at every stride-2 step."""
+def mobilenet_ssd_feature_maps(height: int, width: int):
+    """MobileNetV2's layer_15/expansion_output or V1's Conv2d_11_pointwise (stride 16), layer_19
+    or Conv2d_13_pointwise (stride 32), then four stride-2 extra layers; SAME padding rounds up at
+    every stride-2 step."""
     shapes = [(math.ceil(height / 16), math.ceil(width / 16)), (math.ceil(height / 32), math.ceil(width / 32))]
     for _ in range(4):
         shapes.append((math.ceil(shapes[-1][0] / 2), math.ceil(shapes[-1][1] / 2)))
@@ -126,7 +127,7 @@ def test_transcribed_formula_gives_the_anchors_a_real_od_api_export_stores(refer
     interpreter.allocate_tensors()
     (stored,) = [detail for detail in interpreter.get_tensor_details() if detail["name"] == "anchors"]
     scale, zero_point = stored["quantization"]
-    anchors = od_api_ssd_anchors(_generator_of(COCO_STAND_IN), mobilenet_v2_ssd_feature_maps(300, 300), (300, 300))
+    anchors = od_api_ssd_anchors(_generator_of(COCO_STAND_IN), mobilenet_ssd_feature_maps(300, 300), (300, 300))
     quantised = np.clip(np.round(anchors / scale) + zero_point, 0, 255).astype(np.uint8)
     np.testing.assert_array_equal(quantised, interpreter.get_tensor(stored["index"]))
 
@@ -142,7 +143,7 @@ def test_description_and_labels_come_from_pipeline_config_and_label_map(custom_m
     assert description.num_classes == spec.num_classes
     assert description.score_converter == spec.score_converter
     assert dataclasses.astuple(description.box_coder) == spec.box_coder
-    assert description.anchors.feature_map_shapes == tuple(mobilenet_v2_ssd_feature_maps(*spec.input_size))
+    assert description.anchors.feature_map_shapes == tuple(mobilenet_ssd_feature_maps(*spec.input_size))
     for field in ("num_layers", "scales", "aspect_ratios", "interpolated_scale_aspect_ratio",
                   "reduce_boxes_in_lowest_layer", "base_anchor_size", "anchor_strides", "anchor_offsets"):
         assert getattr(description.anchors, field) == getattr(spec.anchors, field), field
@@ -175,7 +176,7 @@ def test_anchors_are_the_od_api_anchors_for_the_models_parameters(custom_model):
     description = read_description(str(custom_model.bundle / DESCRIPTION_FILE))
     detector = Detector(str(custom_model.bundle / description.files["int8"]), device="cpu")
     spec = custom_model.spec
-    expected = od_api_ssd_anchors(_generator_of(spec), mobilenet_v2_ssd_feature_maps(*spec.input_size), spec.input_size)
+    expected = od_api_ssd_anchors(_generator_of(spec), mobilenet_ssd_feature_maps(*spec.input_size), spec.input_size)
     assert detector.anchor_source == "generated" and detector.description is not None
     assert detector.postprocessor.anchors.shape == expected.shape
     np.testing.assert_allclose(detector.postprocessor.anchors, expected, rtol=0, atol=2e-7)
@@ -210,7 +211,7 @@ def _reference_detection(custom_model, photo: Path):
     else:
         scores = 1.0 / (1.0 + np.exp(-logits))
     scores = scores[:, 1:]  # background dropped, as ssd_meta_arch does with add_background_class
-    anchors = od_api_ssd_anchors(_generator_of(spec), mobilenet_v2_ssd_feature_maps(height, width), spec.input_size)
+    anchors = od_api_ssd_anchors(_generator_of(spec), mobilenet_ssd_feature_maps(height, width), spec.input_size)
     ty, tx, th, tw = (encodings[:, i] for i in range(4))
     ya, xa, ha, wa = (anchors[:, i] for i in range(4))
     y_scale, x_scale, height_scale, width_scale = spec.box_coder  # faster_rcnn_box_coder.decode

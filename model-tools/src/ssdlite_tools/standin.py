@@ -71,6 +71,9 @@ class StandInSpec:
 
     num_classes: int = 90
     input_size: Tuple[int, int] = (300, 300)  # fixed_shape_resizer (height, width)
+    # ssd_mobilenet_v2 with SSDLite heads (depthwise 3x3 then 1x1), or ssd_mobilenet_v1 with the
+    # 1x1 convolutional heads of ssd_mobilenet_v1_coco.
+    feature_extractor: str = "ssd_mobilenet_v2"
     # ssd_anchor_generator; its feature_map_shapes and image_size are not used (the graph decides).
     anchors: AnchorConfig = SSDLITE_MOBILENET_V2_COCO
     score_converter: str = "SIGMOID"
@@ -80,7 +83,11 @@ class StandInSpec:
     label_map: Optional[Dict[int, str]] = field(default=None)
 
     def pipeline_config(self) -> str:
+        ssdlite = self.feature_extractor == "ssd_mobilenet_v2"
         return _PIPELINE_TEMPLATE.format(
+            feature_extractor=self.feature_extractor,
+            use_depthwise=str(ssdlite).lower(),
+            kernel_size=3 if ssdlite else 1,
             num_classes=self.num_classes,
             height=self.input_size[0],
             width=self.input_size[1],
@@ -161,14 +168,14 @@ _PIPELINE_TEMPLATE = """model {{
         max_depth: 0
         num_layers_before_predictor: 0
         use_dropout: false
-        kernel_size: 3
-        use_depthwise: true
+        kernel_size: {kernel_size}
+        use_depthwise: {use_depthwise}
         box_code_size: 4
         apply_sigmoid_to_scores: false
       }}
     }}
     feature_extractor {{
-      type: "ssd_mobilenet_v2"
+      type: "{feature_extractor}"
       depth_multiplier: 1.0
       min_depth: 16
       conv_hyperparams {{
@@ -186,7 +193,7 @@ _PIPELINE_TEMPLATE = """model {{
           train: true
         }}
       }}
-      use_depthwise: true
+      use_depthwise: {use_depthwise}
     }}
     loss {{
       classification_loss {{
@@ -236,7 +243,12 @@ _BLOCKS = (
     (6, 160, 2), (6, 160, 1), (6, 160, 1),
     (6, 320, 1),
 )
-# ssd_mobilenet_v2_feature_extractor: extra feature maps built on layer_19 (index, depth).
+# slim mobilenet_v1 _CONV_DEFS after Conv2d_0: (stride, depth) of each depthwise-separable block.
+_V1_BLOCKS = (
+    (1, 64), (2, 128), (1, 128), (2, 256), (1, 256), (2, 512),
+    (1, 512), (1, 512), (1, 512), (1, 512), (1, 512), (2, 1024), (1, 1024),
+)
+# ssd_mobilenet_v1/v2 feature extractors: extra feature maps built on the last map (index, depth).
 _EXTRA_LAYERS = ((2, 512), (3, 256), (4, 256), (5, 128))
 _BASE = "FeatureExtractor/MobilenetV2"
 
@@ -369,6 +381,30 @@ class _GraphWriter:
         return tf.identity(net, name=scope + "/output"), expansion_output
 
     def feature_maps(self, image):
+        """The six maps the heads run on, from the spec's feature extractor."""
+        if self.spec.feature_extractor == "ssd_mobilenet_v1":
+            return self._mobilenet_v1_feature_maps(image)
+        return self._mobilenet_v2_feature_maps(image)
+
+    def _mobilenet_v1_feature_maps(self, image):
+        """slim MobileNetV1 to Conv2d_13_pointwise; maps Conv2d_11_pointwise (stride 16) and
+        Conv2d_13_pointwise (stride 32) plus the four extra layers (1x1 conv to half depth, 3x3
+        stride-2 conv) of ssd_mobilenet_v1_feature_extractor."""
+        base = "FeatureExtractor/MobilenetV1"
+        net = self.conv(image, base + "/Conv2d_0", 32, kernel=3, stride=2)
+        maps = []
+        for index, (stride, depth) in enumerate(_V1_BLOCKS, start=1):
+            net = self.depthwise(net, f"{base}/Conv2d_{index}_depthwise", stride)
+            net = self.conv(net, f"{base}/Conv2d_{index}_pointwise", depth)
+            if index in (11, 13):
+                maps.append(net)
+        for index, depth in _EXTRA_LAYERS:
+            net = self.conv(net, f"{base}/Conv2d_13_pointwise_1_Conv2d_{index}_1x1_{depth // 2}", depth // 2)
+            net = self.conv(net, f"{base}/Conv2d_13_pointwise_2_Conv2d_{index}_3x3_s2_{depth}", depth, kernel=3, stride=2)
+            maps.append(net)
+        return maps
+
+    def _mobilenet_v2_feature_maps(self, image):
         """MobileNetV2 to layer_19 plus the SSD extra layers: the six maps the heads run on."""
         tf = self.tf
         with self._scope(_BASE + "/MobilenetV2"):
@@ -399,7 +435,8 @@ class _GraphWriter:
         ):
             scope = f"BoxPredictor_{index}"
             height, width = int(feature_map.shape[1]), int(feature_map.shape[2])
-            boxes = self.depthwise(feature_map, scope + "/BoxEncodingPredictor_depthwise")
+            ssdlite = self.spec.feature_extractor == "ssd_mobilenet_v2"
+            boxes = self.depthwise(feature_map, scope + "/BoxEncodingPredictor_depthwise") if ssdlite else feature_map
             boxes = self.head_conv(
                 boxes,
                 scope + "/BoxEncodingPredictor",
@@ -407,7 +444,7 @@ class _GraphWriter:
                 BOX_CODE_STD,
                 np.zeros(anchors * BOX_CODE_SIZE),
             )
-            classes = self.depthwise(feature_map, scope + "/ClassPredictor_depthwise")
+            classes = self.depthwise(feature_map, scope + "/ClassPredictor_depthwise") if ssdlite else feature_map
             columns = self.spec.num_classes + 1
             class_bias = np.full(anchors * columns, CLASS_LOGIT_BIAS)
             class_bias += self.rng.normal(0.0, 0.5, class_bias.shape)
