@@ -139,7 +139,9 @@ def anchor_record(description: ModelDescription) -> dict:
 def _converted_description(convert_dir: Path) -> ModelDescription:
     path = convert_dir / DESCRIPTION_FILE
     if not path.is_file() or not (convert_dir / CONVERTED_LABELS_NAME).is_file():
-        raise ToolsError(f"no {DESCRIPTION_FILE} or {CONVERTED_LABELS_NAME} in {convert_dir}: run `ssdlite-tools convert` again")
+        raise ToolsError(
+            f"no {DESCRIPTION_FILE} or {CONVERTED_LABELS_NAME} in {convert_dir}: run `ssdlite-tools convert` again"
+        )
     return read_description(str(path))
 
 

@@ -130,7 +130,9 @@ def _export_in(folder: Path, source_url: str | None = None, archive_sha256: str 
             return Checkpoint(candidate, source_url, archive_sha256, stand_in, export_dir=export_dir)
     if (folder / FROZEN_GRAPH).is_file():
         stand_in = (folder / STAND_IN_MARKER).is_file()
-        return Checkpoint(None, source_url, archive_sha256, stand_in, export_dir=folder, frozen_graph=folder / FROZEN_GRAPH)
+        return Checkpoint(
+            None, source_url, archive_sha256, stand_in, export_dir=folder, frozen_graph=folder / FROZEN_GRAPH
+        )
     raise ToolsError(f"{folder}: no saved_model.pb in it or in its saved_model/ folder, and no {FROZEN_GRAPH}")
 
 

@@ -97,9 +97,10 @@ def check_category_ids(categories: Sequence[Dict[str, object]], labels: Sequence
         if not 0 < category_id < len(labels) or labels[category_id] in (UNUSED, ""):
             raise ToolsError(f"category {category_id} ({name}) is not a class of the model (1..{len(labels) - 1})")
         if labels[category_id] != name:
+            expected_ids = "COCO 2017 category ids" if coco else "the label map's ids"
             raise ToolsError(
-                f"category {category_id} is {name!r} but model class {category_id} is {labels[category_id]!r}: the "
-                + ("annotations do not use COCO 2017 category ids" if coco else "annotations do not use the label map's ids")
+                f"category {category_id} is {name!r} but model class {category_id} is {labels[category_id]!r}: "
+                f"the annotations do not use {expected_ids}"
             )
 
 

@@ -237,7 +237,9 @@ def read_pipeline_config(path: Path) -> SSDPipeline:
     resizer = _which(ssd.image_resizer, ("fixed_shape_resizer", "keep_aspect_ratio_resizer", "identity_resizer",
                                           "conditional_shape_resizer", "pad_to_multiple_resizer"))
     if resizer != "fixed_shape_resizer":
-        raise ToolsError(f"{path}: image_resizer {resizer or '(none)'} is not supported; the board needs a fixed_shape_resizer")
+        raise ToolsError(
+            f"{path}: image_resizer {resizer or '(none)'} is not supported; the board needs a fixed_shape_resizer"
+        )
     fixed = ssd.image_resizer.fixed_shape_resizer
     if fixed.convert_to_grayscale:
         raise ToolsError(f"{path}: fixed_shape_resizer with convert_to_grayscale is not supported (the app feeds RGB)")

@@ -8,11 +8,11 @@ change the number of classes, the input size, the anchor generator (hence the an
 each head) and the score converter, as retraining with the OD API would. For each:
 
 * the architecture of `ssdlite_mobilenet_v2_coco` (TF Object Detection API, 2018): MobileNetV2 at
-  depth multiplier 1.0 (min_depth 16) to layer_19; feature maps layer_15/expansion_output (19x19)
-  and layer_19 (10x10) at 300x300 (20x20 and 10x10 at 320x320) plus four extra layers (1x1 conv to half depth, 3x3 stride-2 depthwise, 1x1
-  conv to 512, 256, 256, 128); SSDLite heads on each map (3x3 depthwise + BN + ReLU6, then a 1x1
-  conv with bias) predicting 3 then 6 anchors per cell (anchors_per_location of the app's
-  AnchorConfig), 4 box-code values and num_classes + 1 class logits; ReLU6; batch norm with epsilon 0.001 left
+  depth multiplier 1.0 (min_depth 16) to layer_19; feature maps layer_15/expansion_output (19x19
+  at 300x300) and layer_19 (10x10) plus four extra layers (1x1 conv to half depth, 3x3 stride-2
+  depthwise, 1x1 conv to 512, 256, 256, 128); SSDLite heads on each map (3x3 depthwise + BN +
+  ReLU6, then a 1x1 conv with bias) predicting 3 then 6 anchors per cell (anchors_per_location of
+  the spec's AnchorConfig), 4 box-code values and num_classes + 1 class logits; ReLU6; batch norm with epsilon 0.001 left
   unfolded as FusedBatchNorm on constants, as in the zoo's frozen export;
 * the zoo graph's tensor names along the path `convert` keeps (slim's scopes: `Conv`,
   `expanded_conv_N/{expand,depthwise,project}`, `Conv_1`, `layer_19_{1,2}_Conv2d_...`,
@@ -400,7 +400,8 @@ class _GraphWriter:
                 maps.append(net)
         for index, depth in _EXTRA_LAYERS:
             net = self.conv(net, f"{base}/Conv2d_13_pointwise_1_Conv2d_{index}_1x1_{depth // 2}", depth // 2)
-            net = self.conv(net, f"{base}/Conv2d_13_pointwise_2_Conv2d_{index}_3x3_s2_{depth}", depth, kernel=3, stride=2)
+            scope = f"{base}/Conv2d_13_pointwise_2_Conv2d_{index}_3x3_s2_{depth}"
+            net = self.conv(net, scope, depth, kernel=3, stride=2)
             maps.append(net)
         return maps
 

@@ -158,6 +158,10 @@ class Detector:
         """What the detector runs with and where each part came from (for --verbose)."""
         described = self.description or COCO_DEFAULTS
         height, width = self.input_size
+        if self.anchor_source == "model":
+            anchors_from = "from the model"
+        else:
+            anchors_from = "generated from " + ("the description" if self.description else "the COCO defaults")
         return {
             "model": self.model_path,
             "backend": self.backend,
@@ -165,7 +169,7 @@ class Detector:
             "name": described.name,
             "input": f"{height}x{width}",
             "classes": self.signature.num_classes - 1,
-            "anchors": f"{self.signature.num_anchors} ({'from the model' if self.anchor_source == 'model' else 'generated from ' + ('the description' if self.description else 'the COCO defaults')})",
+            "anchors": f"{self.signature.num_anchors} ({anchors_from})",
             "score_kind": self.score_kind,
             "box_coder": list(dataclasses.astuple(self.postprocessor.box_coder_scales)),
         }

@@ -162,7 +162,7 @@ def description_from_dict(record: dict, path: Optional[str] = None) -> ModelDesc
             num_classes=int(record["classes"]["num_classes"]),
             anchors=anchors,
             box_coder=BoxCoderScales(
-                float(coder["y_scale"]), float(coder["x_scale"]), float(coder["height_scale"]), float(coder["width_scale"])
+                *(float(coder[key]) for key in ("y_scale", "x_scale", "height_scale", "width_scale"))
             ),
             score_converter=str(converter["type"]),
             logit_scale=float(converter.get("logit_scale", 1.0)),

@@ -34,7 +34,10 @@ def add_parser(subparsers) -> None:
         "Apache-2.0; required for a retrained model)",
     )
     parser.add_argument(
-        "--license-file", type=Path, metavar="FILE", help="the licence text, shipped in the bundle and checksummed by the layer"
+        "--license-file",
+        type=Path,
+        metavar="FILE",
+        help="the licence text, shipped in the bundle and checksummed by the layer",
     )
     parser.add_argument(
         "--allow-stand-in",

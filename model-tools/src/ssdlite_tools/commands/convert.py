@@ -129,7 +129,10 @@ def run(args: argparse.Namespace) -> int:
         "stand_in": checkpoint.stand_in,
         "model_name": name,
         "source_checkpoint": checkpoint.provenance(),
-        "cut": {"input": model.cut.input_tensor, "outputs": [model.cut.box_encodings_tensor, model.cut.class_predictions_tensor]},
+        "cut": {
+            "input": model.cut.input_tensor,
+            "outputs": [model.cut.box_encodings_tensor, model.cut.class_predictions_tensor],
+        },
         "calibration": {
             "seed": CALIBRATION_SEED,
             "count": len(images),

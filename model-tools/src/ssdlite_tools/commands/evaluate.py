@@ -180,7 +180,8 @@ def run(args: argparse.Namespace) -> int:
                 "iou_threshold": config.iou_threshold,
                 "max_detections": config.max_detections,
                 "max_per_class": config.max_per_class,
-                "category_ids": "model class id == category id (the model's label map; COCO: COCO 2017 ids; 0 = background)",
+                "category_ids": "model class id == category id (the model's label map; COCO: COCO 2017 ids; "
+                "0 = background)",
             },
             "models": {str(m): metrics[m].as_dict() for m in models},
         }
