@@ -11,9 +11,11 @@ MobileNetV2 SSD layout, not read from the graph.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -156,6 +158,13 @@ def test_description_and_labels_come_from_pipeline_config_and_label_map(custom_m
     assert sorted(path.name for path in custom_model.bundle.iterdir()) == sorted(
         [*description.files.values(), DESCRIPTION_FILE, "manifest.json"]
     )
+    sources = description.provenance
+    for key, file_name in (("pipeline_config", "pipeline.config"), ("label_map", "label_map.pbtxt")):
+        data = (custom_model.export / file_name).read_bytes()
+        assert sources[key] == {"file": file_name, "sha256": hashlib.sha256(data).hexdigest()}
+    # No host path in the bundle: it is the same bytes wherever it was built.
+    text = (custom_model.bundle / DESCRIPTION_FILE).read_text() + (custom_model.bundle / "manifest.json").read_text()
+    assert not re.search(r'"/[^"]*"', text) and str(REPO_ROOT) not in text
     manifest = json.loads((custom_model.bundle / "manifest.json").read_text())
     assert set(manifest["files"]) == {*description.files.values(), DESCRIPTION_FILE}
     assert manifest["license"] == description.license and description.license["spdx"] in ("Apache-2.0", "CLOSED")

@@ -19,6 +19,7 @@ from ssdlite_detect.model_description import ModelDescription
 
 from .checkpoint import COCO_MODEL_NAME, LABEL_MAP, Checkpoint
 from .convert import HeadShapes
+from .download import file_digest
 from .errors import ToolsError
 from .pipeline_config import SSDPipeline, read_label_map
 
@@ -27,27 +28,42 @@ COCO_LABEL_MAP = "mscoco_label_map.pbtxt"
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
-def find_labels(checkpoint: Checkpoint, pipeline: SSDPipeline, label_map: Optional[Path]) -> Tuple[Tuple[str, ...], str]:
-    """(labels, where from): --label-map, else the export's label_map.pbtxt (or the file named by
-    train_input_reader.label_map_path, looked up in the export), else COCO's for a model trained
-    on the OD API's mscoco_label_map.pbtxt."""
+def find_labels(
+    checkpoint: Checkpoint, pipeline: SSDPipeline, label_map: Optional[Path]
+) -> Tuple[Tuple[str, ...], Optional[Path]]:
+    """(labels, label map file or None for COCO's): --label-map, else the export's label_map.pbtxt
+    (or the file named by train_input_reader.label_map_path, looked up in the export), else COCO's
+    for a model trained on the OD API's mscoco_label_map.pbtxt."""
     folder = checkpoint.pipeline_config().parent
     candidates = [label_map] if label_map else [folder / LABEL_MAP]
     if not label_map and pipeline.label_map_path:
         candidates.append(folder / Path(pipeline.label_map_path).name)
     for candidate in candidates:
         if candidate is not None and (label_map or candidate.is_file()):
-            return read_label_map(candidate, pipeline.num_classes), str(candidate)
+            return read_label_map(candidate, pipeline.num_classes), Path(candidate)
     if Path(pipeline.label_map_path).name == COCO_LABEL_MAP:
         if pipeline.num_classes != len(COCO_LABELS) - 1:
             raise ToolsError(
                 f"{pipeline.source} names {COCO_LABEL_MAP} but has num_classes {pipeline.num_classes}, not 90"
             )
-        return COCO_LABELS, f"COCO ({COCO_LABEL_MAP}, ssdlite_detect.labels.COCO_LABELS)"
+        return COCO_LABELS, None
     raise ToolsError(
         f"no label map for {folder}: put {LABEL_MAP} in the export or pass --label-map PATH "
         f"(pipeline.config names {pipeline.label_map_path or 'none'})"
     )
+
+
+def describe_sources(pipeline: SSDPipeline, label_map: Optional[Path]) -> dict:
+    """Provenance for model.json: file names and sha256, no host paths (the bundle stays the same
+    bytes wherever it is built)."""
+
+    def source(path: Path) -> dict:
+        return {"file": Path(path).name, "sha256": file_digest(Path(path))}
+
+    return {
+        "pipeline_config": source(Path(pipeline.source)),
+        "label_map": source(label_map) if label_map else f"{COCO_LABEL_MAP} (ssdlite_detect.labels.COCO_LABELS)",
+    }
 
 
 def default_model_name(checkpoint: Checkpoint, labels: Tuple[str, ...]) -> str:

@@ -25,7 +25,7 @@ from ssdlite_detect.model_description import DESCRIPTION_FILE, FLOAT, INT8, LABE
 
 from ..checkpoint import default_checkpoint, open_checkpoint
 from ..convert import IO_TYPES, convert_float, convert_int8, describe_io, find_graph_cut, inspect_heads
-from ..describe import check_model_name, default_model_name, describe_model, find_labels
+from ..describe import check_model_name, default_model_name, describe_model, describe_sources, find_labels
 from ..manifest import file_entry, tool_versions, write_json
 from ..pipeline_config import read_pipeline_config
 from ..workspace import (
@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     output_dir: Path = args.output_dir or convert_dir(workdir)
     checkpoint = open_checkpoint(args.checkpoint, workdir) if args.checkpoint else default_checkpoint(workdir)
     pipeline = read_pipeline_config(checkpoint.pipeline_config())
-    labels, labels_source = find_labels(checkpoint, pipeline, args.label_map)
+    labels, label_map = find_labels(checkpoint, pipeline, args.label_map)
     name = check_model_name(args.model_name or default_model_name(checkpoint, labels))
     model = find_graph_cut(checkpoint, pipeline.input_size)
     description = describe_model(
@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         pipeline,
         inspect_heads(model),
         {INT8: INT8_MODEL_NAME, FLOAT: FLOAT_MODEL_NAME, LABELS: CONVERTED_LABELS_NAME},
-        {"pipeline_config": pipeline.source, "labels": labels_source},
+        describe_sources(pipeline, label_map),
         str(checkpoint.graph_file),
     )
     images = select_calibration_images(
@@ -154,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"float model: {float_path} ({len(float_model) / 1e6:.2f} MB)")
     print(
-        f"model {name}: {height}x{width} input, {pipeline.num_classes} classes ({labels_source}), "
+        f"model {name}: {height}x{width} input, {pipeline.num_classes} classes ({label_map or 'COCO labels'}), "
         f"{description.outputs['box_encodings']['shape'][1]} anchors, {pipeline.score_converter} scores"
     )
     print(f"converted in {elapsed:.1f} s")
