@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import pytest
 from ssdlite_detect.anchors import AnchorConfig
 from ssdlite_detect.cli import main
 from ssdlite_detect.decode import BoxCoderScales, decode_boxes
+from ssdlite_detect.device import IMX8MP, IMX93, Platform, plan_backends
 from ssdlite_detect.errors import ModelError
 from ssdlite_detect.labels import COCO_LABELS
 from ssdlite_detect.model_description import (
@@ -160,3 +162,15 @@ def test_a_described_model_gives_the_same_output_on_the_bsp_tflite_2_10(tflite21
     on_210, on_214 = cli_on_both_runtimes(tflite210_python, ["--model", model, "--json", "--device", "cpu", reference / "bus.jpg"])
     assert on_210 == on_214
     assert on_210[0]["detections"][0]["label"].startswith("thing ")
+
+
+@pytest.mark.parametrize(
+    "soc, expected",
+    [(IMX93, ["parts_int8_vela.tflite", "parts_int8.tflite"]), (IMX8MP, ["parts_int8.tflite", "parts_int8.tflite"])],
+)
+def test_the_installed_bundle_is_found_through_its_model_json(soc, expected, tmp_path):
+    """No --model on the board: the model folder's model.json names the models for each backend."""
+    write_description(str(tmp_path / "model.json"), CUSTOM)
+    plans = plan_backends("auto", Platform(soc, soc, True), None, str(tmp_path), vx_cache_dir=str(tmp_path))
+    assert [os.path.basename(plan.model_path) for plan in plans] == expected
+    assert plans[-1].backend == "cpu"
