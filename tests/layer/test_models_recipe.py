@@ -193,3 +193,24 @@ def test_verification_runs_before_install(common_licenses):
     assert "do_verify_bundle" in rd.getVarFlag("do_configure", "deps")
     # The bundle's location is not part of the task hash (relocatable sstate).
     assert "SSDLITE_MODEL_DIR" in rd.getVarFlag("do_verify_bundle", "vardepsexclude")
+
+
+def test_the_bundle_folder_stays_out_of_task_hashes_and_model_json_is_fetched(common_licenses):
+    """LICENSE, SRC_URI and FILES come from model.json through ssdlite_bundle(), which reads
+    SSDLITE_MODEL_DIR; the folder must not enter the signatures (relocatable sstate). A change of
+    names or licence still rebuilds: model.json itself is in SRC_URI, checksummed."""
+    import bb.data
+
+    rd = build(common_licenses, "imx93evk")
+    keys = set(rd.keys())
+    for variable in ("ssdlite_bundle", "LICENSE", "SRC_URI", "FILES:ssdlite-mobilenetv2-int8", "do_install"):
+        seen, pending = set(), [variable]
+        while pending:  # the variable and everything it depends on, transitively
+            name = pending.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            dependencies, _ = bb.data.build_dependencies(name, keys, set(), set(), set(), set(), rd, rd)
+            pending.extend(dependencies)
+        assert "SSDLITE_MODEL_DIR" not in seen, variable
+    assert "file://model.json;subdir=bundle" in rd.getVar("SRC_URI").split()
