@@ -60,7 +60,7 @@ test: test-app test-model-tools test-layer  ## set up the environments and run t
 test-app: env-app env-tflite210
 	$(VENV)/app/bin/python -m pytest tests/app
 
-test-model-tools: env-tools env-vela env-tflite210
+test-model-tools: env-tools env-vela env-tflite210 env-layer  # env-layer: retrained bundles go through the layer
 	$(VENV)/tools/bin/python -m pytest tests/model_tools
 
 test-layer: env-layer

@@ -26,6 +26,10 @@ fail() {
 
 [ -f "$BUNDLE_DIR/manifest.json" ] ||
     fail "no model bundle in $BUNDLE_DIR: run \`make bundle\` first (or set SSDLITE_MODEL_DIR to your own bundle)"
+# model.json (the model description) names the bundle's files for the recipe and the app; bundles
+# written before it existed lack it.
+[ -f "$BUNDLE_DIR/model.json" ] ||
+    fail "the model bundle in $BUNDLE_DIR has no model.json (an older ssdlite-tools wrote it): run \`make bundle\` again"
 
 case ":$KAS_FILES:" in
     *:kas/accept-fsl-eula.yml:*) ;;

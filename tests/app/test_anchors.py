@@ -57,3 +57,26 @@ def test_non_square_input_keeps_anchors_square_in_pixels():
 def test_layer_count_must_match_feature_maps():
     with pytest.raises(ValueError, match="num_layers"):
         generate_anchors(AnchorConfig(num_layers=5))
+
+
+def test_explicit_scales_strides_and_offsets_in_pixels():
+    config = AnchorConfig(
+        num_layers=2, scales=(0.3, 0.6), aspect_ratios=(1.0,), interpolated_scale_aspect_ratio=0.0,
+        reduce_boxes_in_lowest_layer=False, anchor_strides=((20, 40), (50, 100)), anchor_offsets=((5, 10), (25, 50)),
+        feature_map_shapes=((4, 3), (2, 2)), image_size=(100, 200),
+    )  # fmt: skip
+    anchors = generate_anchors(config)
+    assert anchors.shape == (4 * 3 + 2 * 2, 4)
+    # Layer 0, cell (y=1, x=2): offset + index * stride, in pixels divided by the image size.
+    np.testing.assert_allclose(anchors[1 * 3 + 2, :2], [(5 + 20) / 100, (10 + 2 * 40) / 200], rtol=1e-6)
+    # Scales as given (not interpolated); square in pixels on a 100x200 input.
+    np.testing.assert_allclose(anchors[0, 2:], [0.3, 0.3 * 100 / 200], rtol=1e-6)
+    np.testing.assert_allclose(anchors[12, 2:], [0.6, 0.6 * 100 / 200], rtol=1e-6)
+    np.testing.assert_allclose(anchors[12, :2], [0.25, 0.25], rtol=1e-6)
+
+
+def test_scales_strides_and_offsets_must_cover_every_layer():
+    with pytest.raises(ValueError, match="scales"):
+        generate_anchors(AnchorConfig(scales=(0.2, 0.4)))
+    with pytest.raises(ValueError, match="anchor_strides"):
+        generate_anchors(AnchorConfig(anchor_strides=((16, 16),)))

@@ -1,7 +1,6 @@
 """ssdlite-detect end to end on the reference SSD: output shape, agreement with TFLite's op,
 every user error as one line and an exit code, and the same run on the BSP's TFLite 2.10."""
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,11 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
+from conftest import cli_on_both_runtimes
 from ssdlite_detect.cli import main
 from ssdlite_detect.preprocess import prepare_input
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-APP_SOURCES = REPO_ROOT / "python-app" / "src"
 OP_LIKE = ["--nms", "agnostic", "--max-detections", "10", "--iou-threshold", "0.6", "--score-threshold", "1e-8"]
 
 
@@ -211,14 +209,10 @@ def test_console_script_and_module_give_the_same_answer(model, reference):
 
 def test_the_cli_gives_the_same_detections_on_the_bsp_tflite_2_10(tflite210_python, model, reference, photos):
     """The board runs TFLite 2.10.0 on Python; the app must run there unchanged."""
-    args = ["-m", "ssdlite_detect", "--model", model, "--json", "--device", "cpu", *OP_LIKE, str(photos / "bus300.png"), str(reference / "bus.jpg")]
-    environment = dict(os.environ, PYTHONPATH=str(APP_SOURCES))
-    on_210 = subprocess.run([str(tflite210_python), *args], capture_output=True, text=True, env=environment)
-    assert on_210.returncode == 0, on_210.stderr
-    on_214 = subprocess.run([sys.executable, *args], capture_output=True, text=True, env=environment, check=True)
-    strip = lambda out: [{k: v for k, v in json.loads(line).items() if k != "timing_ms"} for line in out.splitlines()]  # noqa: E731
-    assert strip(on_210.stdout) == strip(on_214.stdout)
-    assert strip(on_210.stdout)[0]["detections"][0]["label"] == "bus"
+    args = ["--model", model, "--json", "--device", "cpu", *OP_LIKE, photos / "bus300.png", reference / "bus.jpg"]
+    on_210, on_214 = cli_on_both_runtimes(tflite210_python, args)
+    assert on_210 == on_214
+    assert on_210[0]["detections"][0]["label"] == "bus"
 
 
 def test_detector_on_a_fake_imx8mp_falls_back_when_the_npu_cannot_run(tmp_path, model):

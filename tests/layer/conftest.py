@@ -188,19 +188,41 @@ def split_packages(rd) -> dict[str, list[str]]:
     return claimed
 
 
-def make_bundle(folder: Path, stand_in: bool = False, tamper: str | None = None) -> Path:
-    """A small fake model bundle with a correct manifest.json (the layout
-    `ssdlite-tools bundle` writes)."""
+def make_bundle(
+    folder: Path,
+    stand_in: bool = False,
+    tamper: str | None = None,
+    name: str = "ssdlite_mobilenetv2_coco",
+    license: dict | None = None,
+) -> Path:
+    """A small fake model bundle with a correct model.json and manifest.json
+    (the layout `ssdlite-tools bundle` writes). `name` names the files as
+    bundle does; `license` is model.json's licence record (default: the COCO
+    model's Apache-2.0), with "text" for a licence file shipped in the bundle."""
     folder.mkdir(parents=True, exist_ok=True)
-    contents = {
-        "ssdlite_mobilenetv2_coco_int8.tflite": b"TFL3" + bytes(range(256)) * 4,
-        "ssdlite_mobilenetv2_coco_int8_vela.tflite": b"TFL3" + b"ethos-u" * 100,
-        "coco_labels.txt": ("\n".join(["background"] + ["class%d" % i for i in range(1, 91)]) + "\n").encode(),
+    roles = {
+        "int8": name + "_int8.tflite",
+        "vela": name + "_int8_vela.tflite",
+        "labels": "coco_labels.txt" if name == "ssdlite_mobilenetv2_coco" else name + "_labels.txt",
     }
+    contents = {
+        roles["int8"]: b"TFL3" + bytes(range(256)) * 4,
+        roles["vela"]: b"TFL3" + b"ethos-u" * 100,
+        roles["labels"]: ("\n".join(["background"] + ["class%d" % i for i in range(1, 91)]) + "\n").encode(),
+    }
+    license = dict(license or {"spdx": "Apache-2.0", "file": None, "md5": "89aea4e17d99a7cacdbeed46a0096b10"})
+    text = license.pop("text", None)
+    if text is not None:
+        roles["license"] = license["file"] = name + "_LICENSE"
+        license["md5"] = hashlib.md5(text).hexdigest()
+        contents[roles["license"]] = text
+    description = {"format": "ssdlite-model-description", "format_version": 1, "name": name,
+                   "files": roles, "license": license}
+    contents["model.json"] = json.dumps(description, indent=2).encode()
     files = {}
-    for name, data in contents.items():
-        (folder / name).write_bytes(data)
-        files[name] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+    for file_name, data in contents.items():
+        (folder / file_name).write_bytes(data)
+        files[file_name] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
     manifest = {"files": files, "source": {"model": "ssdlite_mobilenet_v2_coco_2018_05_09"}}
     if stand_in:
         manifest["stand_in"] = True

@@ -22,12 +22,19 @@ def build_image(kas_files, **environment):
 @pytest.fixture
 def bundle(tmp_path):
     (tmp_path / "manifest.json").write_text("{}")
+    (tmp_path / "model.json").write_text("{}")
     return str(tmp_path)
 
 
 def test_no_bundle(tmp_path):
     message = build_image("kas.yml:kas/accept-fsl-eula.yml", SSDLITE_MODEL_DIR=str(tmp_path))
     assert "no model bundle" in message and "make bundle" in message
+
+
+def test_bundle_without_model_description(tmp_path):
+    (tmp_path / "manifest.json").write_text("{}")
+    message = build_image("kas.yml:kas/accept-fsl-eula.yml", SSDLITE_MODEL_DIR=str(tmp_path))
+    assert "no model.json" in message and "make bundle" in message
 
 
 def test_eula_must_be_accepted_explicitly(bundle):

@@ -44,17 +44,20 @@ def test_install_tree_modes_and_packages(machine, common_licenses):
         MODEL_DIR + "/ssdlite_mobilenetv2_coco_int8.tflite": 0o644,
         MODEL_DIR + "/ssdlite_mobilenetv2_coco_int8_vela.tflite": 0o644,
         MODEL_DIR + "/coco_labels.txt": 0o644,
+        MODEL_DIR + "/model.json": 0o644,
         MODEL_DIR + "/manifest.json": 0o644,
     }
     # Installed byte for byte from the bundle.
-    for name in ("ssdlite_mobilenetv2_coco_int8.tflite", "coco_labels.txt", "manifest.json"):
+    for name in ("ssdlite_mobilenetv2_coco_int8.tflite", "coco_labels.txt", "model.json", "manifest.json"):
         with open(common_licenses / "bundle" / name, "rb") as a, open(dest + MODEL_DIR + "/" + name, "rb") as b:
             assert a.read() == b.read()
 
     packages = split_packages(rd)
     assert packages["ssdlite-mobilenetv2-int8"] == [MODEL_DIR + "/ssdlite_mobilenetv2_coco_int8.tflite"]
     assert packages["ssdlite-mobilenetv2-vela"] == [MODEL_DIR + "/ssdlite_mobilenetv2_coco_int8_vela.tflite"]
-    assert packages["ssdlite-mobilenetv2"] == [MODEL_DIR + "/coco_labels.txt", MODEL_DIR + "/manifest.json"]
+    assert packages["ssdlite-mobilenetv2"] == [
+        MODEL_DIR + "/coco_labels.txt", MODEL_DIR + "/manifest.json", MODEL_DIR + "/model.json"
+    ]
     assert packages["<unpackaged>"] == []
     assert rd.getVar("RDEPENDS:ssdlite-mobilenetv2-int8").split() == ["ssdlite-mobilenetv2"]
     assert rd.getVar("RDEPENDS:ssdlite-mobilenetv2-vela").split() == ["ssdlite-mobilenetv2"]
@@ -75,9 +78,55 @@ def test_bundle_is_taken_from_ssdlite_model_dir(common_licenses):
     assert sorted(p for p in __import__("os").listdir(rd.getVar("S"))) == [
         "coco_labels.txt",
         "manifest.json",
+        "model.json",
         "ssdlite_mobilenetv2_coco_int8.tflite",
         "ssdlite_mobilenetv2_coco_int8_vela.tflite",
     ]
+
+
+def test_coco_bundle_licence_is_apache_from_the_bundle(common_licenses):
+    rd = build(common_licenses, "imx93evk")
+    assert rd.getVar("LICENSE") == "Apache-2.0"
+    assert rd.getVar("LIC_FILES_CHKSUM") == (
+        "file://%s/common-licenses/Apache-2.0;md5=89aea4e17d99a7cacdbeed46a0096b10" % common_licenses
+    )
+
+
+FISH_LICENSE = {"spdx": "CLOSED", "text": b"Fish detector weights (c) Example Fisheries. All rights reserved.\n"}
+
+
+def test_retrained_bundle_installs_under_its_own_names_with_its_licence(machine, common_licenses):
+    """A retrained bundle needs no recipe edit: SSDLITE_MODEL_DIR is the one knob."""
+    rd = build(common_licenses, machine, name="fish_detector", license=dict(FISH_LICENSE))
+    assert rd.getVar("LICENSE") == "CLOSED"
+    licence_md5 = __import__("hashlib").md5(FISH_LICENSE["text"]).hexdigest()
+    assert rd.getVar("LIC_FILES_CHKSUM") == "file://fish_detector_LICENSE;md5=" + licence_md5
+    run_python_task(rd, "do_verify_bundle")
+    result = run_shell_task(rd, "do_install")
+    assert result.returncode == 0, result.stderr
+    installed = sorted(path for path, mode in modes(rd.getVar("D")).items() if mode == 0o644)
+    names = ["fish_detector_LICENSE", "fish_detector_int8.tflite", "fish_detector_int8_vela.tflite",
+             "fish_detector_labels.txt", "manifest.json", "model.json"]
+    assert installed == [MODEL_DIR + "/" + name for name in names]
+    packages = split_packages(rd)
+    assert packages["ssdlite-mobilenetv2-int8"] == [MODEL_DIR + "/fish_detector_int8.tflite"]
+    assert packages["ssdlite-mobilenetv2-vela"] == [MODEL_DIR + "/fish_detector_int8_vela.tflite"]
+    assert packages["<unpackaged>"] == []
+
+
+def test_bundle_without_a_licence_or_model_json_is_skipped_with_the_reason(common_licenses):
+    import json
+    import os
+
+    bundle = make_bundle(common_licenses / "bundle")
+    description = json.loads((bundle / "model.json").read_text())
+    del description["license"]
+    (bundle / "model.json").write_text(json.dumps(description))
+    with pytest.raises(bb.parse.SkipRecipe, match="states no licence"):
+        parse_recipe(MODEL_RECIPE, "imx93evk", common_licenses, {"SSDLITE_MODEL_DIR": str(bundle)})
+    os.unlink(bundle / "model.json")
+    with pytest.raises(bb.parse.SkipRecipe, match="lacks a readable model.json.*make bundle"):
+        parse_recipe(MODEL_RECIPE, "imx93evk", common_licenses, {"SSDLITE_MODEL_DIR": str(bundle)})
 
 
 def test_default_bundle_is_model_bundle_beside_the_layer(common_licenses):
@@ -95,7 +144,7 @@ def test_missing_bundle_skips_the_recipe_with_the_command_to_run(common_licenses
         parse_recipe(MODEL_RECIPE, "imx93evk", common_licenses, {"SSDLITE_MODEL_DIR": str(common_licenses / "none")})
     message = str(error.value)
     assert "make bundle" in message and "ssdlite-tools bundle" in message and "SSDLITE_MODEL_DIR" in message
-    assert "manifest.json" in message
+    assert "model.json" in message
 
 
 def test_partial_bundle_names_the_missing_file(common_licenses):
@@ -144,3 +193,24 @@ def test_verification_runs_before_install(common_licenses):
     assert "do_verify_bundle" in rd.getVarFlag("do_configure", "deps")
     # The bundle's location is not part of the task hash (relocatable sstate).
     assert "SSDLITE_MODEL_DIR" in rd.getVarFlag("do_verify_bundle", "vardepsexclude")
+
+
+def test_the_bundle_folder_stays_out_of_task_hashes_and_model_json_is_fetched(common_licenses):
+    """LICENSE, SRC_URI and FILES come from model.json through ssdlite_bundle(), which reads
+    SSDLITE_MODEL_DIR; the folder must not enter the signatures (relocatable sstate). A change of
+    names or licence still rebuilds: model.json itself is in SRC_URI, checksummed."""
+    import bb.data
+
+    rd = build(common_licenses, "imx93evk")
+    keys = set(rd.keys())
+    for variable in ("ssdlite_bundle", "LICENSE", "SRC_URI", "FILES:ssdlite-mobilenetv2-int8", "do_install"):
+        seen, pending = set(), [variable]
+        while pending:  # the variable and everything it depends on, transitively
+            name = pending.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            dependencies, _ = bb.data.build_dependencies(name, keys, set(), set(), set(), set(), rd, rd)
+            pending.extend(dependencies)
+        assert "SSDLITE_MODEL_DIR" not in seen, variable
+    assert "file://model.json;subdir=bundle" in rd.getVar("SRC_URI").split()

@@ -10,12 +10,15 @@ Fixtures for other test modules:
   standin_cache_root   <repo>/.cache/standin, for caching further slow artifacts
   run_tool             run_tool(name, argv): one sub-command in-process (ToolsError propagates)
   subprocess_command   `python -c` code running one sub-command: [python, -c, code, name, *argv]
-  standin_saved_model  Path of the stand-in TF1 SavedModel folder (saved_model.pb inside)
+  standin_export       Path of the stand-in COCO export (pipeline.config, saved_model/)
+  standin_saved_model  its TF1 SavedModel folder (saved_model.pb inside)
   calibration_images   list of photo Paths (scikit-image's bundled photos), all in one folder
   holdout_images       other photos, never used for calibration (for int8-vs-float checks)
   standin_workdir      a --workdir whose convert/ holds the converted models and conversion.json
   standin_int8_tflite  Path of the full-int8 model (int8 input/output)
   standin_float_tflite Path of the float32 model
+  custom_model         each retrained-model stand-in (custom_standins.py) taken through convert,
+                       vela, check and bundle (a CustomModel)
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ import importlib
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -119,14 +123,18 @@ def standin_key() -> str:
 
 
 @pytest.fixture(scope="session")
-def standin_saved_model(standin_key) -> Path:
-    from ssdlite_tools.standin import write_standin_saved_model
+def standin_export(standin_key) -> Path:
+    from ssdlite_tools.standin import write_standin_export
 
-    folder = CACHE_ROOT / standin_key / "saved_model"
+    folder = CACHE_ROOT / standin_key / "export"
     if not folder.is_dir():
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        write_standin_saved_model(folder)  # writes a sibling and renames it: never half-written
+        write_standin_export(folder)  # writes a sibling and renames it: never half-written
     return folder
+
+
+@pytest.fixture(scope="session")
+def standin_saved_model(standin_export) -> Path:
+    return standin_export / "saved_model"
 
 
 @pytest.fixture(scope="session")
@@ -158,9 +166,14 @@ def conversion_key(standin_key, calibration_images) -> str:
             "ssdlite_tools.convert",
             "ssdlite_tools.calibration",
             "ssdlite_tools.checkpoint",
+            "ssdlite_tools.graph_cut",
+            "ssdlite_tools.pipeline_config",
+            "ssdlite_tools.describe",
             "ssdlite_tools.manifest",
             "ssdlite_tools.commands.convert",
             "ssdlite_detect.preprocess",
+            "ssdlite_detect.model_description",
+            "ssdlite_detect.anchors",
         ).encode()
     )
     for path in calibration_images:
@@ -200,3 +213,58 @@ def standin_float_tflite(standin_workdir) -> Path:
     from ssdlite_tools.workspace import FLOAT_MODEL_NAME, convert_dir
 
     return convert_dir(standin_workdir) / FLOAT_MODEL_NAME
+
+
+@dataclass(frozen=True)
+class CustomModel:
+    """A retrained-model stand-in after the whole host pipeline."""
+
+    name: str
+    spec: object  # ssdlite_tools.standin.StandInSpec
+    export: Path  # pipeline.config, label_map.pbtxt, saved_model/
+    workdir: Path  # convert/ and vela/
+    bundle: Path
+    check_report: Path
+
+
+@pytest.fixture(scope="session", params=["parts_sigmoid_320", "warehouse_softmax_gapped", "v1_sigmoid_240x320"])
+def custom_model(request, standin_key, conversion_key, calibration_images, holdout_images) -> CustomModel:
+    """Export, convert (2 calibration photos: enough for the ranges, keeps the suite fast), vela,
+    check (stand-in thresholds, as for the COCO stand-in) and bundle, through the commands' own
+    code; cached like the COCO stand-in's conversion."""
+    from custom_standins import CUSTOM_STAND_INS, LICENSES
+    from ssdlite_tools.standin import write_standin_export
+
+    name = request.param
+    spec = CUSTOM_STAND_INS[name]
+    digest = hashlib.sha256(f"{conversion_key} {spec!r} {LICENSES[name]!r}".encode())
+    digest.update(
+        _source_digest(
+            "ssdlite_tools.vela", "ssdlite_tools.bundle", "ssdlite_tools.commands.check", "ssdlite_tools.bsp_gates",
+            "ssdlite_tools.host_inference", "ssdlite_detect.detector", "ssdlite_detect.postprocess",
+        ).encode()
+    )
+    key = digest.hexdigest()[:16]
+
+    def build(staging: Path) -> None:
+        export = write_standin_export(staging / name, spec)
+        work, report = staging / "work", staging / "check.json"
+        licence, text = LICENSES[name]
+        licence_options = ["--license", licence]
+        if text is not None:
+            (staging / "LICENSE.txt").write_text(text)
+            licence_options += ["--license-file", str(staging / "LICENSE.txt")]
+        steps = [
+            ["convert", "--workdir", str(work), "--checkpoint", str(export), "--calibration-dir",
+             str(calibration_images[0].parent), "--calibration-images", "2", "--no-progress"],
+            ["vela", "--workdir", str(work)],
+            ["check", "--workdir", str(work), "--images", *map(str, holdout_images), "--min-snr-db", "3",
+             "--min-detection-recall", "0.2", "--json", str(report)],
+            ["bundle", "--workdir", str(work), "--output", str(staging / "bundle"), "--allow-stand-in",
+             *licence_options],
+        ]  # fmt: skip
+        for argv in steps:
+            run_command(argv[0], argv[1:])
+
+    folder = _build_once(CACHE_ROOT / "custom" / key, build)
+    return CustomModel(name, spec, folder / name, folder / "work", folder / "bundle", folder / "check.json")

@@ -74,7 +74,7 @@ def test_manifest_describes_every_file_and_the_provenance(workdir, run_tool, tmp
     record = json.loads((workdir / "convert" / CONVERSION_RECORD).read_text())
 
     assert sorted(path.name for path in output.iterdir()) == sorted(
-        [INT8_MODEL_NAME, VELA_MODEL_NAME, LABELS_NAME, MANIFEST_NAME]
+        [INT8_MODEL_NAME, VELA_MODEL_NAME, LABELS_NAME, "model.json", MANIFEST_NAME]
     )
     for name, entry in manifest["files"].items():
         data = (output / name).read_bytes()
@@ -83,6 +83,10 @@ def test_manifest_describes_every_file_and_the_provenance(workdir, run_tool, tmp
     assert read_labels(str(output / LABELS_NAME)) == COCO_LABELS and len(COCO_LABELS) == 91
 
     assert manifest["stand_in"] is True
+    assert manifest["license"] == {"spdx": "Apache-2.0", "file": None, "md5": "89aea4e17d99a7cacdbeed46a0096b10"}
+    description = json.loads((output / "model.json").read_text())
+    assert description["files"] == {"int8": INT8_MODEL_NAME, "vela": VELA_MODEL_NAME, "labels": LABELS_NAME}
+    assert description["license"] == manifest["license"]
     assert manifest["source_checkpoint"] == record["source_checkpoint"]
     assert manifest["source_checkpoint"]["verified"] is False
     assert manifest["calibration_image_ids"] == [image["id"] for image in record["calibration"]["images"]]

@@ -95,7 +95,7 @@ def _photos(reference, holdout_images):
     return [reference / "bus.jpg", *holdout_images]
 
 
-def _self_annotations(model, photos, images_dir, path, shift=0.0):
+def _self_annotations(model, photos, images_dir, path, shift=0.0, categories=None):
     """COCO annotations whose objects are `model`'s own detections (score >= 0.5) on `photos`;
     `shift` moves every box right by that fraction of its width."""
     from ssdlite_tools.host_inference import HostDetector
@@ -113,7 +113,8 @@ def _self_annotations(model, photos, images_dir, path, shift=0.0):
                 {"id": len(annotations) + 1, "image_id": image_id, "category_id": result["category_id"],
                  "bbox": [x + shift * w, y, w, h], "area": w * h, "iscrowd": 0}
             )  # fmt: skip
-    path.write_text(json.dumps({"images": images, "annotations": annotations, "categories": _categories()}))
+    categories = categories or _categories()
+    path.write_text(json.dumps({"images": images, "annotations": annotations, "categories": categories}))
     return len(annotations)
 
 
@@ -187,6 +188,26 @@ def test_int8_and_float_standins_in_one_run(standin_int8_tflite, standin_float_t
     int8_ap = report["models"][str(standin_int8_tflite)]["stats"]["AP"]
     assert float_ap == pytest.approx(1.0, abs=1e-6)
     assert 0.0 <= int8_ap < float_ap  # quantisation moves boxes and scores: not a perfect copy
+
+
+def test_a_retrained_model_on_its_own_coco_format_annotations(custom_model, holdout_images, tmp_path):
+    """Categories are the label map's items (ids with gaps); labels come from model.json."""
+    from ssdlite_tools.workspace import FLOAT_MODEL_NAME, convert_dir
+
+    model = convert_dir(custom_model.workdir) / FLOAT_MODEL_NAME
+    categories = [{"id": i, "name": name, "supercategory": "x"} for i, name in custom_model.spec.label_map.items()]
+    images_dir = tmp_path / "images"
+    images_dir.mkdir()
+    _self_annotations(model, holdout_images, images_dir, tmp_path / "gt.json", categories=categories)
+
+    code, report = _evaluate(tmp_path, [model], tmp_path / "gt.json", images_dir)
+    assert code == 0
+    assert report["models"][str(model)]["stats"]["AP"] == pytest.approx(1.0, abs=1e-6)
+
+    (tmp_path / "coco.json").write_text(
+        json.dumps({**json.loads((tmp_path / "gt.json").read_text()), "categories": _categories()})
+    )
+    assert _evaluate(tmp_path, [model], tmp_path / "coco.json", images_dir)[0] == 2
 
 
 def test_missing_images_without_download_are_a_clear_error(reference_model, tmp_path, capsys):

@@ -32,7 +32,7 @@ def test_fetch_convert_vela_bundle(standin_saved_model, calibration_images, caps
     printed = capsys.readouterr().out
     assert "STAND-IN" in printed
     manifest = json.loads((bundle / MANIFEST_NAME).read_text())
-    assert set(manifest["files"]) == {INT8_MODEL_NAME, VELA_MODEL_NAME, "coco_labels.txt"}
+    assert set(manifest["files"]) == {INT8_MODEL_NAME, VELA_MODEL_NAME, "coco_labels.txt", "model.json"}
     assert len(manifest["calibration_image_ids"]) == 3
     assert set(manifest["calibration_image_ids"]) <= {path.name for path in calibration_images}
     # Without --allow-stand-in the same bundle step fails with one line and exit code 2.

@@ -119,7 +119,7 @@ def test_outputs_are_sane_and_depend_on_the_image(loaded, holdout_images):
 
 
 def test_weights_are_the_same_every_time(standin_saved_model, tmp_path):
-    from ssdlite_tools.standin import write_standin_saved_model
+    from ssdlite_tools.standin import write_standin_export
 
     def constants(folder):
         graph = tf.Graph()
@@ -131,7 +131,7 @@ def test_weights_are_the_same_every_time(standin_saved_model, tmp_path):
             if node.op == "Const"
         }
 
-    fresh = constants(write_standin_saved_model(tmp_path / "again"))
+    fresh = constants(write_standin_export(tmp_path / "again") / "saved_model")
     cached = constants(standin_saved_model)
     assert fresh.keys() == cached.keys()
     assert all(fresh[name] == cached[name] for name in fresh)

@@ -1,9 +1,12 @@
-"""The source model: the TF1 detection-zoo SSDLite MobileNetV2 COCO checkpoint, and where to cut it.
+"""The source model: a TF1 OD API SSD export, by default the detection-zoo SSDLite MobileNetV2 COCO one.
 
-The zoo archive holds `saved_model/` (a frozen TF1 SavedModel: constants, empty variables/). The
-graph runs uint8 image -> resize -> normalise -> MobileNetV2 -> SSDLite heads -> NMS; `convert`
-keeps only the part between the tensors below, the same cut as NXP's recipe.sh, because the
-board does resizing/normalisation (the app's preprocess) and decoding/NMS (the app's postprocess).
+An export folder holds `pipeline.config` (the model's own configuration) and `saved_model/` (a
+frozen TF1 SavedModel: constants, empty variables/) or, where that is what the export holds,
+`frozen_inference_graph.pb`; a retrained model may add its `label_map.pbtxt`. The graph runs
+uint8 image -> resize -> normalise -> feature extractor -> SSD heads -> NMS; `convert` keeps only
+the part between the cut tensors (graph_cut.py finds them; for the zoo checkpoint they are the
+ones below, the same cut as NXP's recipe.sh), because the board does resizing/normalisation (the
+app's preprocess) and decoding/NMS (the app's postprocess).
 """
 from __future__ import annotations
 
@@ -22,12 +25,17 @@ CHECKPOINT_URL = "http://download.tensorflow.org/models/object_detection/" + CHE
 # As listed by OpenVINO's open_model_zoo for this archive (see shared/BSP-FACTS.md).
 CHECKPOINT_SHA256 = "542445cce834dbfbb7df1991425d475e85a2d7ec68c60a4f262bb18aac10c8b2"
 
-# The cut: the normalised 300x300x3 float image in, raw box encodings and class logits out.
+# The zoo checkpoint's cut (graph_cut.find_cut finds these in its graph): the normalised
+# 300x300x3 float image in, raw box encodings and class logits out.
 INPUT_TENSOR = "FeatureExtractor/MobilenetV2/MobilenetV2/input:0"
 BOX_ENCODINGS_TENSOR = "concat:0"  # [batch, 1917, 1, 4]: (ty, tx, th, tw) per anchor
 CLASS_LOGITS_TENSOR = "concat_1:0"  # [batch, 1917, 91]: logits, index 0 = background
-INPUT_HEIGHT = INPUT_WIDTH = 300
 SERVING_TAGS = ("serve",)
+PIPELINE_CONFIG = "pipeline.config"
+FROZEN_GRAPH = "frozen_inference_graph.pb"
+LABEL_MAP = "label_map.pbtxt"
+# What the bundle's files are called for the zoo's COCO model (and models that keep its labels).
+COCO_MODEL_NAME = "ssdlite_mobilenetv2_coco"
 
 # A SavedModel folder that holds this file was made by `ssdlite_tools.standin` (random weights,
 # test data only). Everything converted from it is marked stand_in and `bundle` refuses it.
@@ -36,17 +44,41 @@ STAND_IN_MARKER = "STAND_IN.json"
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """A SavedModel ready to convert, with what is known about where it came from."""
+    """An export ready to convert, with what is known about where it came from."""
 
-    saved_model_dir: Path
+    # The SavedModel folder; None when the export holds only a frozen graph.
+    saved_model_dir: Path | None
     # The archive's URL and sha256 when it was verified against the pinned digest, else None.
     source_url: str | None
     archive_sha256: str | None
     stand_in: bool
+    # The export folder (pipeline.config, label_map.pbtxt); the frozen graph when there is no SavedModel.
+    export_dir: Path | None = None
+    frozen_graph: Path | None = None
 
     @property
     def verified(self) -> bool:
         return self.archive_sha256 == CHECKPOINT_SHA256
+
+    @property
+    def graph_file(self) -> Path:
+        return self.saved_model_dir / "saved_model.pb" if self.saved_model_dir is not None else self.frozen_graph
+
+    @property
+    def name(self) -> str:
+        """The export folder's name (the default model name of a retrained model)."""
+        folder = self.export_dir or self.graph_file.parent
+        return folder.name
+
+    def pipeline_config(self) -> Path:
+        """The export's own pipeline.config (it decides classes, input size, anchors, scores)."""
+        for folder in (self.export_dir, self.graph_file.parent):
+            if folder is not None and (folder / PIPELINE_CONFIG).is_file():
+                return folder / PIPELINE_CONFIG
+        raise ToolsError(
+            f"no {PIPELINE_CONFIG} in {self.export_dir or self.graph_file.parent}: convert needs the export's own "
+            "pipeline.config beside saved_model/ (exporter_main / export_inference_graph write it)"
+        )
 
     def provenance(self) -> dict:
         """JSON-ready description for conversion.json and the bundle manifest."""
@@ -54,11 +86,14 @@ class Checkpoint:
             "url": self.source_url,
             "sha256": self.archive_sha256,
             "verified": self.verified,
-            # Identifies the graph even when the archive itself was not available.
-            "saved_model_pb_sha256": file_digest(self.saved_model_dir / "saved_model.pb"),
         }
+        # Identifies the graph even when the archive itself was not available.
+        if self.saved_model_dir is not None:
+            record["saved_model_pb_sha256"] = file_digest(self.graph_file)
+        else:
+            record["frozen_graph_pb_sha256"] = file_digest(self.graph_file)
         if self.stand_in:
-            record["stand_in_generator"] = json.loads((self.saved_model_dir / STAND_IN_MARKER).read_text())
+            record["stand_in_generator"] = json.loads((self.graph_file.parent / STAND_IN_MARKER).read_text())
         return record
 
 
@@ -84,14 +119,21 @@ def _from_archive(archive: Path, workdir: Path) -> Checkpoint:
         if unpacked.exists():
             shutil.rmtree(unpacked)
         stamp.write_text(CHECKPOINT_SHA256)
-    return Checkpoint(_saved_model_in(target), CHECKPOINT_URL, CHECKPOINT_SHA256, stand_in=False)
+    return _export_in(target, CHECKPOINT_URL, CHECKPOINT_SHA256)
 
 
-def _saved_model_in(folder: Path) -> Path:
-    for candidate in (folder, folder / "saved_model"):
+def _export_in(folder: Path, source_url: str | None = None, archive_sha256: str | None = None) -> Checkpoint:
+    """The export in `folder`: its saved_model/ (or `folder` is the SavedModel), else its frozen graph."""
+    for candidate, export_dir in ((folder / "saved_model", folder), (folder, folder.parent)):
         if (candidate / "saved_model.pb").is_file():
-            return candidate
-    raise ToolsError(f"{folder}: no saved_model.pb in it or in its saved_model/ folder")
+            stand_in = (candidate / STAND_IN_MARKER).is_file()
+            return Checkpoint(candidate, source_url, archive_sha256, stand_in, export_dir=export_dir)
+    if (folder / FROZEN_GRAPH).is_file():
+        stand_in = (folder / STAND_IN_MARKER).is_file()
+        return Checkpoint(
+            None, source_url, archive_sha256, stand_in, export_dir=folder, frozen_graph=folder / FROZEN_GRAPH
+        )
+    raise ToolsError(f"{folder}: no saved_model.pb in it or in its saved_model/ folder, and no {FROZEN_GRAPH}")
 
 
 def fetch_checkpoint(
@@ -113,7 +155,7 @@ def fetch_checkpoint(
 
 
 def open_checkpoint(path: Path, workdir: Path) -> Checkpoint:
-    """A checkpoint given on the command line: the .tar.gz, its unpacked folder, or a saved_model/.
+    """A checkpoint given on the command line: the zoo .tar.gz, an export folder, or a saved_model/.
 
     Only the archive can be verified against the pinned sha256; a folder is converted but
     recorded as unverified (`verified: false`) in conversion.json and the manifest.
@@ -123,12 +165,11 @@ def open_checkpoint(path: Path, workdir: Path) -> Checkpoint:
         return _from_archive(path, workdir)
     if not path.is_dir():
         raise ToolsError(f"checkpoint {path} does not exist; run `ssdlite-tools fetch` or pass --checkpoint PATH")
-    saved_model = _saved_model_in(path)
-    stand_in = (saved_model / STAND_IN_MARKER).is_file()
+    export = _export_in(path)
     stamp = path / ".unpacked-from-sha256"
-    if not stand_in and stamp.is_file() and stamp.read_text() == CHECKPOINT_SHA256:
-        return Checkpoint(saved_model, CHECKPOINT_URL, CHECKPOINT_SHA256, stand_in=False)
-    return Checkpoint(saved_model, None, None, stand_in=stand_in)
+    if not export.stand_in and stamp.is_file() and stamp.read_text() == CHECKPOINT_SHA256:
+        return _export_in(path, CHECKPOINT_URL, CHECKPOINT_SHA256)
+    return export
 
 
 def default_checkpoint(workdir: Path) -> Checkpoint:

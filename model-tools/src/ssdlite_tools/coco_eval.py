@@ -3,8 +3,10 @@
 Protocol (as the TF Object Detection API evaluates ssdlite_mobilenet_v2_coco, and unlike the
 reference recipe's evaluate.py, which drops detections below score 0.2 and so lowers mAP):
 per-class NMS at IoU 0.6, at most 100 detections per image, a score threshold of 1e-8 (the
-pipeline config's), boxes clipped to the image. The model's class id is the COCO category id
-(TF OD API label map: 91 outputs, 0 = background, 1..90 = COCO ids with gaps).
+pipeline config's), boxes clipped to the image. The model's class id is the category id of the
+annotations: for the COCO model the COCO 2017 id (TF OD API label map: 91 outputs, 0 =
+background, 1..90 = COCO ids with gaps); for a retrained model the id of its label map, so its
+evaluation set is a COCO-format annotation file whose categories are the label map's items.
 """
 
 from __future__ import annotations
@@ -65,8 +67,8 @@ def _quietly():
     return contextlib.redirect_stdout(io.StringIO())
 
 
-def load_ground_truth(annotations: Path):
-    """A pycocotools COCO object, checked to use the TF OD API's category ids (see module doc)."""
+def load_ground_truth(annotations: Path, labels: Sequence[str] = COCO_LABELS):
+    """A pycocotools COCO object, checked to use the model's class ids (see module doc)."""
     from pycocotools.coco import COCO
 
     if not annotations.is_file():
@@ -76,25 +78,29 @@ def load_ground_truth(annotations: Path):
             coco = COCO(str(annotations))
     except (json.JSONDecodeError, KeyError, TypeError) as error:
         raise ToolsError(f"{annotations} is not a COCO instances file ({error})") from error
-    check_category_ids(coco.loadCats(coco.getCatIds()))
+    check_category_ids(coco.loadCats(coco.getCatIds()), labels)
     return coco
 
 
-def check_category_ids(categories: Sequence[Dict[str, object]]) -> None:
-    """Fail unless each category's id is the model class id of the same name.
+def check_category_ids(categories: Sequence[Dict[str, object]], labels: Sequence[str] = COCO_LABELS) -> None:
+    """Fail unless each category's id is the model class id of the same name (`labels`: line i
+    names class id i).
 
-    Evaluation reports model class id c as COCO category c; this holds for COCO 2017 (ids 1..90
-    with gaps) and the TF OD API label map, and the check catches annotation files that renumber.
+    Evaluation reports model class id c as category c; this holds for COCO 2017 (ids 1..90 with
+    gaps) with the TF OD API label map, and for a retrained model's label map; the check catches
+    annotation files that renumber.
     """
+    coco = tuple(labels) == COCO_LABELS
     for category in categories:
         category_id = int(category["id"])
         name = str(category["name"])
-        if not 0 < category_id < len(COCO_LABELS) or COCO_LABELS[category_id] in (UNUSED, ""):
-            raise ToolsError(f"COCO category {category_id} ({name}) is not a class of the model (1..90)")
-        if COCO_LABELS[category_id] != name:
+        if not 0 < category_id < len(labels) or labels[category_id] in (UNUSED, ""):
+            raise ToolsError(f"category {category_id} ({name}) is not a class of the model (1..{len(labels) - 1})")
+        if labels[category_id] != name:
+            expected_ids = "COCO 2017 category ids" if coco else "the label map's ids"
             raise ToolsError(
-                f"COCO category {category_id} is {name!r} but model class {category_id} is "
-                f"{COCO_LABELS[category_id]!r}: the annotations do not use COCO 2017 category ids"
+                f"category {category_id} is {name!r} but model class {category_id} is {labels[category_id]!r}: "
+                f"the annotations do not use {expected_ids}"
             )
 
 

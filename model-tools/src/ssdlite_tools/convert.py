@@ -1,10 +1,12 @@
-"""TF1 SavedModel -> pruned graph -> float32 and full-int8 TFLite models.
+"""TF1 SavedModel (or frozen graph) -> pruned graph -> float32 and full-int8 TFLite models.
 
-The cut is the reference's (checkpoint.INPUT_TENSOR -> BOX_ENCODINGS_TENSOR, CLASS_LOGITS_TENSOR)
-but done with a batch size of 1: the SavedModel is loaded into a TF1 session with its input tensor
-replaced (`input_map`) by a [1, 300, 300, 3] float placeholder, so every shape downstream is
-static and the heads' dynamic-batch Reshape shapes fold into constants. (recipe.sh prunes with an
-unbatched (300, 300, 3) signature and then feeds batched data.)
+The cut (graph_cut.find_cut; for the zoo checkpoint the reference's checkpoint.INPUT_TENSOR ->
+BOX_ENCODINGS_TENSOR, CLASS_LOGITS_TENSOR) is done with a batch size of 1: the graph is loaded
+into a TF1 session with its input tensor replaced (`input_map`) by a [1, height, width, 3] float
+placeholder (the pipeline's fixed_shape_resizer size), so every shape downstream is static, the
+heads' dynamic-batch Reshape shapes fold into constants and the feature-map sizes can be read
+off the heads. (recipe.sh prunes with an unbatched (300, 300, 3) signature and then feeds
+batched data.)
 
 The int8 model is fully quantised: per-channel int8 weights (the converter's default for full
 integer quantisation), int8 activations calibrated on images fed through the app's preprocessing
@@ -19,20 +21,14 @@ same TensorFlow version, checkpoint and images give the same bytes (tests conver
 from __future__ import annotations
 
 import contextlib
-from pathlib import Path
-from typing import Callable, Iterator
+from dataclasses import dataclass
+from typing import Callable, Iterator, Tuple
 
 import numpy as np
 
-from .checkpoint import (
-    BOX_ENCODINGS_TENSOR,
-    CLASS_LOGITS_TENSOR,
-    INPUT_HEIGHT,
-    INPUT_TENSOR,
-    INPUT_WIDTH,
-    SERVING_TAGS,
-)
+from .checkpoint import SERVING_TAGS, Checkpoint
 from .errors import ToolsError
+from .graph_cut import GraphCut, find_cut
 
 # Name of the placeholder that replaces INPUT_TENSOR; the TF OD API's own TFLite SSD export
 # (export_tflite_ssd_graph) uses this name for the same normalised 300x300 input.
@@ -40,27 +36,96 @@ INPUT_NAME = "normalized_input_image_tensor"
 IO_TYPES = ("int8", "float32")
 
 
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+def read_graph_def(checkpoint: Checkpoint):
+    """The export's GraphDef (the SavedModel's serving meta graph, or the frozen graph)."""
+    from google.protobuf.message import DecodeError
+    from tensorflow.core.framework import graph_pb2
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    path = checkpoint.graph_file
+    try:
+        data = path.read_bytes()
+        if checkpoint.saved_model_dir is None:
+            return graph_pb2.GraphDef.FromString(data)
+        saved_model = saved_model_pb2.SavedModel.FromString(data)
+    except (OSError, DecodeError) as error:
+        raise ToolsError(f"cannot read {path}: {_first_line(error)}") from None
+    for meta_graph in saved_model.meta_graphs:
+        if set(SERVING_TAGS) <= set(meta_graph.meta_info_def.tags):
+            return meta_graph.graph_def
+    raise ToolsError(f"{path} has no meta graph tagged {', '.join(SERVING_TAGS)}")
+
+
+@dataclass(frozen=True)
+class CutGraph:
+    """An export and where to cut it, at the pipeline's input size."""
+
+    checkpoint: Checkpoint
+    cut: GraphCut
+    input_size: Tuple[int, int]  # (height, width)
+
+
+def find_graph_cut(checkpoint: Checkpoint, input_size: Tuple[int, int]) -> CutGraph:
+    return CutGraph(checkpoint, find_cut(read_graph_def(checkpoint), str(checkpoint.graph_file)), input_size)
+
+
 @contextlib.contextmanager
-def _pruned_session(saved_model_dir: Path):
-    """A TF1 session holding the SavedModel with its input replaced by a batch-1 placeholder."""
+def _pruned_session(model: CutGraph):
+    """A TF1 session holding the export with its input replaced by a batch-1 placeholder."""
     import tensorflow as tf
 
+    height, width = model.input_size
+    source = model.checkpoint.graph_file
     graph = tf.Graph()
     with graph.as_default():
-        placeholder = tf.compat.v1.placeholder(tf.float32, [1, INPUT_HEIGHT, INPUT_WIDTH, 3], name=INPUT_NAME)
+        placeholder = tf.compat.v1.placeholder(tf.float32, [1, height, width, 3], name=INPUT_NAME)
         with tf.compat.v1.Session(graph=graph) as session:
+            input_map = {model.cut.input_tensor: placeholder}
             try:
-                tf.compat.v1.saved_model.loader.load(
-                    session, list(SERVING_TAGS), str(saved_model_dir), input_map={INPUT_TENSOR: placeholder}
-                )
+                if model.checkpoint.saved_model_dir is not None:
+                    tf.compat.v1.saved_model.loader.load(
+                        session, list(SERVING_TAGS), str(model.checkpoint.saved_model_dir), input_map=input_map
+                    )
+                else:
+                    tf.compat.v1.import_graph_def(read_graph_def(model.checkpoint), input_map=input_map, name="")
             except (OSError, RuntimeError, ValueError, tf.errors.OpError) as error:
-                first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-                raise ToolsError(f"cannot load SavedModel {saved_model_dir}: {first_line}") from None
-            try:
-                outputs = [graph.get_tensor_by_name(BOX_ENCODINGS_TENSOR), graph.get_tensor_by_name(CLASS_LOGITS_TENSOR)]
-            except KeyError as error:
-                raise ToolsError(f"{saved_model_dir} is not an SSD detection graph: {error}") from None
+                raise ToolsError(f"cannot load {source}: {_first_line(error)}") from None
+            outputs = [
+                graph.get_tensor_by_name(model.cut.box_encodings_tensor),
+                graph.get_tensor_by_name(model.cut.class_predictions_tensor),
+            ]
             yield session, placeholder, outputs
+
+
+@dataclass(frozen=True)
+class HeadShapes:
+    """What the heads predict at the pipeline's input size, read from the loaded graph."""
+
+    feature_map_shapes: Tuple[Tuple[int, int], ...]  # (height, width) of each map the heads run on
+    anchors_per_location: Tuple[int, ...]
+    num_anchors: int
+    class_columns: int  # num_classes + 1 (background)
+
+
+def inspect_heads(model: CutGraph) -> HeadShapes:
+    """Feature-map sizes and anchors per cell from the heads' static shapes at the input size."""
+    with _quiet_tensorflow(), _pruned_session(model) as (session, _placeholder, outputs):
+        graph = session.graph
+        maps, per_location = [], []
+        for op_name in model.cut.box_heads:
+            shape = graph.get_operation_by_name(op_name).outputs[0].shape.as_list()
+            if len(shape) != 4 or None in shape[1:] or shape[3] % 4:
+                raise ToolsError(f"{model.checkpoint.graph_file}: head {op_name} has shape {shape}, not [1, h, w, 4k]")
+            maps.append((shape[1], shape[2]))
+            per_location.append(shape[3] // 4)
+        boxes, classes = (tensor.shape.as_list() for tensor in outputs)
+    if None in boxes[1:] or None in classes[1:]:
+        raise ToolsError(f"{model.checkpoint.graph_file}: head outputs {boxes} and {classes} are not static at batch 1")
+    return HeadShapes(tuple(maps), tuple(per_location), boxes[1], classes[-1])
 
 
 def _converter(session, placeholder, outputs):
@@ -85,14 +150,14 @@ def _quiet_tensorflow():
         logger.setLevel(previous)
 
 
-def convert_float(saved_model_dir: Path) -> bytes:
+def convert_float(model: CutGraph) -> bytes:
     """The pruned graph as a float32 TFLite model (batch-norm folded by the converter)."""
-    with _quiet_tensorflow(), _pruned_session(saved_model_dir) as (session, placeholder, outputs):
+    with _quiet_tensorflow(), _pruned_session(model) as (session, placeholder, outputs):
         return bytes(_converter(session, placeholder, outputs).convert())
 
 
 def convert_int8(
-    saved_model_dir: Path,
+    model: CutGraph,
     representative_dataset: Callable[[], Iterator[list[np.ndarray]]],
     *,
     io_type: str = "int8",
@@ -102,7 +167,7 @@ def convert_int8(
 
     if io_type not in IO_TYPES:
         raise ToolsError(f"--io-type must be one of {', '.join(IO_TYPES)}, got {io_type!r}")
-    with _quiet_tensorflow(), _pruned_session(saved_model_dir) as (session, placeholder, outputs):
+    with _quiet_tensorflow(), _pruned_session(model) as (session, placeholder, outputs):
         converter = _converter(session, placeholder, outputs)
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = representative_dataset
@@ -116,8 +181,7 @@ def convert_int8(
         except Exception as error:  # the converter raises ConverterError/RuntimeError/ValueError
             if isinstance(error, ToolsError):
                 raise
-            first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise ToolsError(f"int8 conversion failed: {first_line}") from None
+            raise ToolsError(f"int8 conversion failed: {_first_line(error)}") from None
 
 
 def describe_io(model: bytes) -> dict:

@@ -78,7 +78,7 @@ class HostDetector:
         if config not in self._postprocessors:
             app = self.detector.postprocessor
             self._postprocessors[config] = postprocess.SSDPostprocessor(
-                app.anchors, config, app.score_decoder, app.box_quantization
+                app.anchors, config, app.score_decoder, app.box_quantization, app.box_coder_scales
             )
         return self._postprocessors[config]
 

@@ -8,6 +8,7 @@ run from a checkout, `$SSDLITE_WORKDIR` when set. Inside it:
     convert/<INT8_MODEL_NAME>       full-int8 model (the one the board runs)
     convert/<FLOAT_MODEL_NAME>      float32 model, for int8-vs-float comparisons
     convert/<CONVERSION_RECORD>     what went in: checkpoint, calibration images, settings
+    convert/model.json, labels.txt  the model description and labels (the app reads them)
     vela/<VELA_MODEL_NAME>          written by `vela`
 """
 from __future__ import annotations
@@ -19,6 +20,8 @@ INT8_MODEL_NAME = "ssdlite_mobilenetv2_coco_int8.tflite"
 FLOAT_MODEL_NAME = "ssdlite_mobilenetv2_coco_float.tflite"
 VELA_MODEL_NAME = "ssdlite_mobilenetv2_coco_int8_vela.tflite"
 LABELS_NAME = "coco_labels.txt"
+# Labels of the converted model (line i = class id i), beside it in convert/ with its model.json.
+CONVERTED_LABELS_NAME = "labels.txt"
 MANIFEST_NAME = "manifest.json"
 # JSON record written by `convert` next to the models; `bundle` copies its provenance into the manifest.
 CONVERSION_RECORD = "conversion.json"

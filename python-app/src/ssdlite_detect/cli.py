@@ -62,8 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="auto: NPU if present, else CPU (default); npu: fail without one")
     model.add_argument("--delegate", metavar="PATH", help="external TFLite delegate library to use")
     model.add_argument("--threads", type=_positive_int, help="CPU threads (default: one per core)")
-    model.add_argument("--score-kind", choices=("auto", "logits", "probabilities"), default="auto",
-                       help="whether the class output holds logits or probabilities (default: read the model)")
+    model.add_argument("--score-kind", choices=("auto", "logits", "probabilities", "softmax"), default="auto",
+                       help="class output: logits (sigmoid), probabilities, or softmax logits "
+                       "(default: the model's model.json, else read the model)")
     post = parser.add_argument_group("detections")
     post.add_argument("--score-threshold", type=_fraction, default=0.5, help="minimum score (default 0.5)")
     post.add_argument("--iou-threshold", type=_fraction, default=0.6, help="NMS IoU threshold (default 0.6)")
@@ -90,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "to FILE (.mkv or .avi: MJPEG, or H.264 on the i.MX 8M Plus; .mp4 and .mov need H.264)")
     out.add_argument("--benchmark", type=_positive_int, metavar="N",
                      help="time N end-to-end runs on the first image (after a warm-up run)")
+    out.add_argument("--verbose", action="store_true",
+                     help="say on stderr which model, description (model.json), anchors and scores are used")
     return parser
 
 
@@ -159,6 +162,8 @@ def run(args) -> int:
         threads=args.threads, score_kind=None if args.score_kind == "auto" else args.score_kind,
         on_fallback=_note,
     )
+    if args.verbose:
+        _describe_model(detector)
     if args.classes:
         names = [name for name in args.classes.split(",") if name.strip()]
         class_ids = class_ids_for_names(detector.labels, names)
@@ -195,6 +200,15 @@ def run(args) -> int:
         if args.output:
             failures += not _write_annotated(args.output, path, result)
     return 1 if failures else 0
+
+
+def _describe_model(detector) -> None:
+    info = detector.model_info()
+    if info["description"] is None:
+        _note(f"no model description (model.json naming {os.path.basename(info['model'])}) beside the model: "
+              "COCO defaults (SSDLite MobileNetV2 anchors, sigmoid scores, COCO labels)")
+    for key, value in info.items():
+        _note(f"  {key}: {value}")
 
 
 def _write_annotated(output_dir: str, path: str, result) -> bool:

@@ -10,6 +10,7 @@ postprocess (decode + NMS) and results. It holds no numeric code of its own.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from typing import Callable, Dict, List, Optional, Sequence, Union
@@ -18,10 +19,11 @@ import numpy as np
 from PIL import Image
 
 from . import device as devices
-from .anchors import SSDLITE_MOBILENET_V2_COCO, AnchorConfig, generate_anchors
+from .anchors import AnchorConfig, generate_anchors
 from .decode import clip_boxes
 from .errors import DelegateError, ImageError, ModelError
 from .labels import COCO_LABELS, check_labels_match, read_labels
+from .model_description import COCO_DEFAULTS, LABELS, ModelDescription, find_description
 from .postprocess import PostprocessConfig, RawDetections, SSDPostprocessor
 from .preprocess import LoadedImage, input_lookup_table, prepare_input, read_image
 from .results import BBox, Detection, DetectionResult
@@ -53,7 +55,8 @@ class Detector:
         delegate_path: Optional[str] = None,
         threads: Optional[int] = None,
         score_kind: Optional[str] = None,
-        anchor_config: AnchorConfig = SSDLITE_MOBILENET_V2_COCO,
+        anchor_config: Optional[AnchorConfig] = None,
+        description: Optional[ModelDescription] = None,
         model_dir: str = devices.DEFAULT_MODEL_DIR,
         platform: Optional[devices.Platform] = None,
         on_fallback: Optional[Callable[[str], None]] = None,
@@ -81,22 +84,34 @@ class Detector:
         self.signature: SSDSignature = identify_ssd_tensors(
             self.interpreter.get_input_details(), self.interpreter.get_output_details(), self.model_path
         )
+        # The model's own description (model.json beside it) when it has one, else COCO defaults.
+        self.description = description if description is not None else find_description(self.model_path)
+        described = self.description or COCO_DEFAULTS
+        if self.description is not None:
+            self._check_description(self.description)
         self.labels = self._load_labels(labels)
 
         anchors = read_model_anchors(self.interpreter, self.signature.num_anchors)
         self.anchor_source = "model" if anchors is not None else "generated"
         if anchors is None:
-            anchors = generate_anchors(anchor_config)
+            anchors = generate_anchors(anchor_config or described.anchors)
         if anchors.shape[0] != self.signature.num_anchors:
             raise ModelError(
                 f"{self.model_path} predicts {self.signature.num_anchors} boxes but the anchor "
                 f"config gives {anchors.shape[0]}: the model is not an SSD of this anchor layout"
+                + ("" if self.description else " (no model description beside it: COCO defaults assumed)")
             )
         classes = self.signature.classes
+        if score_kind is None and self.description is not None:
+            score_kind = self.description.score_kind
         kind = score_kind or infer_score_kind(classes.name, classes.dtype, classes.quantization)
         self.score_kind = kind
         self.postprocessor = SSDPostprocessor(
-            anchors, config, ScoreDecoder(kind, classes.quantization, classes.dtype), self.signature.boxes.quantization
+            anchors,
+            config,
+            ScoreDecoder(kind, classes.quantization, classes.dtype, described.logit_scale),
+            self.signature.boxes.quantization,
+            described.box_coder,
         )
         image_input = self.signature.input
         self._lookup_table = input_lookup_table(image_input.dtype, image_input.quantization)
@@ -126,6 +141,39 @@ class Detector:
                     on_fallback(f"{plan.backend} unavailable ({error}); falling back to {plans[position + 1].backend}")
         raise AssertionError("plan_backends returned no plan")  # it raises instead
 
+    def _check_description(self, description: ModelDescription) -> None:
+        """The description must be of this model: same input size and number of classes."""
+        if tuple(description.input_size) != tuple(self.input_size):
+            raise ModelError(
+                f"{description.path} describes a {description.input_size[0]}x{description.input_size[1]} input but "
+                f"{self.model_path} takes {self.input_size[0]}x{self.input_size[1]}"
+            )
+        if description.num_classes + 1 != self.signature.num_classes:
+            raise ModelError(
+                f"{description.path} describes {description.num_classes} classes (+ background) but "
+                f"{self.model_path} outputs {self.signature.num_classes} class columns"
+            )
+
+    def model_info(self) -> Dict[str, object]:
+        """What the detector runs with and where each part came from (for --verbose)."""
+        described = self.description or COCO_DEFAULTS
+        height, width = self.input_size
+        if self.anchor_source == "model":
+            anchors_from = "from the model"
+        else:
+            anchors_from = "generated from " + ("the description" if self.description else "the COCO defaults")
+        return {
+            "model": self.model_path,
+            "backend": self.backend,
+            "description": self.description.path if self.description else None,
+            "name": described.name,
+            "input": f"{height}x{width}",
+            "classes": self.signature.num_classes - 1,
+            "anchors": f"{self.signature.num_anchors} ({anchors_from})",
+            "score_kind": self.score_kind,
+            "box_coder": list(dataclasses.astuple(self.postprocessor.box_coder_scales)),
+        }
+
     def _load_labels(self, labels: Union[None, str, Sequence[str]]) -> Sequence[str]:
         num_classes = self.signature.num_classes
         if isinstance(labels, str):
@@ -135,6 +183,11 @@ class Detector:
         if labels is not None:
             check_labels_match(labels, num_classes, "the labels given")
             return tuple(labels)
+        described_labels = self.description.file_path(LABELS) if self.description else None
+        if described_labels:
+            loaded = read_labels(described_labels)
+            check_labels_match(loaded, num_classes, described_labels)
+            return loaded
         beside_model = os.path.join(os.path.dirname(os.path.abspath(self.model_path)), devices.LABELS_FILE)
         if os.path.exists(beside_model):
             loaded = read_labels(beside_model)
@@ -152,7 +205,7 @@ class Detector:
     def config(self, config: PostprocessConfig) -> None:
         previous = self.postprocessor
         self.postprocessor = SSDPostprocessor(
-            previous.anchors, config, previous.score_decoder, previous.box_quantization
+            previous.anchors, config, previous.score_decoder, previous.box_quantization, previous.box_coder_scales
         )
 
     @property

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 from .errors import DelegateError, ModelError
+from .model_description import installed_model_names
 
 IMX93 = "imx93"
 IMX8MP = "imx8mp"
@@ -92,15 +93,19 @@ def plan_backends(
 ) -> List[BackendPlan]:
     """Backends to try, in order. `auto` ends with the CPU as the fallback.
 
-    model_path: an explicit model (--model / SSDLITE_MODEL); None = the installed one that fits.
+    model_path: an explicit model (--model / SSDLITE_MODEL); None = the installed one that fits
+    (names from model_dir's model.json when the bundle has one).
     model_is_vela: whether the explicit model was compiled by Vela (only the Ethos-U runs it).
     """
     if device not in DEVICES:
         raise ValueError(f"device must be one of {DEVICES}")
     if delegate_path is not None and device == "cpu":
         raise DelegateError("--delegate and --device cpu contradict each other")
-    int8_model = model_path or os.path.join(model_dir, INT8_MODEL)
-    vela_model = model_path or os.path.join(model_dir, VELA_MODEL)
+    if model_path is None:
+        # The installed bundle names its models in model.json; the COCO bundle's names otherwise.
+        int8_name, vela_name = installed_model_names(model_dir, INT8_MODEL, VELA_MODEL)
+    int8_model = model_path or os.path.join(model_dir, int8_name)
+    vela_model = model_path or os.path.join(model_dir, vela_name)
     cpu_plan = None if model_is_vela else BackendPlan("cpu", int8_model)
 
     if delegate_path is not None:

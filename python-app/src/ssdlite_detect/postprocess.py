@@ -19,7 +19,7 @@ import numpy as np
 
 from .decode import SSD_BOX_CODER_SCALES, BoxCoderScales, decode_boxes
 from .nms import non_max_suppression_with_boxes
-from .scores import PROBABILITIES, ScoreDecoder
+from .scores import PROBABILITIES, SOFTMAX, ScoreDecoder
 
 NMS_MODES = ("class", "agnostic")
 
@@ -86,7 +86,9 @@ class SSDPostprocessor:
         self.score_decoder = score_decoder
         self.box_quantization = box_quantization
         self.box_coder_scales = box_coder_scales
-        self.raw_threshold = score_decoder.raw_threshold(config.score_threshold)
+        # Softmax rows are converted before thresholding; their scores are then probabilities.
+        self._threshold_decoder = ScoreDecoder(kind=PROBABILITIES) if score_decoder.kind == SOFTMAX else score_decoder
+        self.raw_threshold = self._threshold_decoder.raw_threshold(config.score_threshold)
 
     def _decode(self, box_encodings: np.ndarray, anchor_indices: np.ndarray) -> np.ndarray:
         encodings = box_encodings[anchor_indices]
@@ -103,6 +105,8 @@ class SSDPostprocessor:
             raise ValueError(f"{box_encodings.shape[0]} box encodings for {num_anchors} anchors")
         if self.raw_threshold is None or self.config.max_detections == 0:
             return _empty()
+        if self.score_decoder.kind == SOFTMAX:
+            class_scores = self.score_decoder.to_probabilities(class_scores)
         config = self.config
         columns = np.arange(1, class_scores.shape[1])
         if config.class_ids is not None:
@@ -143,7 +147,7 @@ class SSDPostprocessor:
             )
             kept_anchors = anchors[kept]
             kept_columns = columns[column_positions[kept]]
-        scores = self.score_decoder.to_probabilities(class_scores[kept_anchors, kept_columns])
+        scores = self._threshold_decoder.to_probabilities(class_scores[kept_anchors, kept_columns])
         return RawDetections(kept_boxes, kept_columns.astype(np.int64), scores)
 
 

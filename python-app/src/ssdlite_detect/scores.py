@@ -1,7 +1,9 @@
 """Class-score conversion, and reading a quantised score output without dequantising all of it.
 
-SSD heads output one logit per class with class 0 = background; the TF OD API converts them with a
-sigmoid (not a softmax). Some exported models (TFLite's own SSDs) already end in a LOGISTIC op,
+SSD heads output one logit per class with class 0 = background; the TF OD API converts them with
+the pipeline config's score_converter: SIGMOID (the COCO model's) or SOFTMAX over all classes,
+background included, after dividing by logit_scale. A model's description (model_description.py)
+says which; without one, some exported models (TFLite's own SSDs) already end in a LOGISTIC op,
 so their class output is a probability: `infer_score_kind` tells the two apart from the model.
 """
 from __future__ import annotations
@@ -11,9 +13,12 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-LOGITS = "logits"
-PROBABILITIES = "probabilities"
-SCORE_KINDS = (LOGITS, PROBABILITIES)
+LOGITS = "logits"  # sigmoid of each value
+PROBABILITIES = "probabilities"  # already scores (score_converter IDENTITY, or a LOGISTIC op)
+SOFTMAX = "softmax"  # softmax over each anchor's row of logits
+SCORE_KINDS = (LOGITS, PROBABILITIES, SOFTMAX)
+# post_processing.score_converter of a TF OD API pipeline config -> how the app converts.
+KIND_OF_SCORE_CONVERTER = {"SIGMOID": LOGITS, "SOFTMAX": SOFTMAX, "IDENTITY": PROBABILITIES}
 
 # Name fragments of tensors that are already probabilities (TFLite's SSD export calls the
 # LOGISTIC output "convert_scores"; converters name sigmoid outputs "Logistic"/"Sigmoid").
@@ -29,6 +34,13 @@ def sigmoid(logits: np.ndarray) -> np.ndarray:
     logits = np.asarray(logits, dtype=np.float64)
     decay = np.exp(-np.abs(logits))
     return np.where(logits >= 0, 1.0 / (1.0 + decay), decay / (1.0 + decay)).astype(np.float32, copy=False)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis, returned in float32 (float64 inside, max subtracted: no overflow)."""
+    logits = np.asarray(logits, dtype=np.float64)
+    exponentials = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return (exponentials / exponentials.sum(axis=-1, keepdims=True)).astype(np.float32, copy=False)
 
 
 def infer_score_kind(name: str, dtype: np.dtype, quantization: Optional[Tuple[float, int]]) -> str:
@@ -78,14 +90,18 @@ class ScoreDecoder:
 
     Comparisons happen on the raw values: dequantisation and the sigmoid are monotonic, so a
     probability threshold maps to one raw threshold and the best class of an anchor is the best
-    raw value. Only the few values that survive are converted.
+    raw value. Only the few values that survive are converted. A softmax score depends on the
+    whole row, so SOFTMAX rows are converted first (SSDPostprocessor does) and thresholded as
+    probabilities.
     """
 
     kind: str = LOGITS
     quantization: Optional[Tuple[float, int]] = None  # (scale, zero_point) when the output is integer
     dtype: np.dtype = np.dtype(np.float32)
+    logit_scale: float = 1.0  # post_processing.logit_scale: logits are divided by it first
 
     def to_probabilities(self, raw: np.ndarray) -> np.ndarray:
+        """Scores of raw values; for SOFTMAX, `raw` must hold whole rows (all classes of an anchor)."""
         values = np.asarray(raw)
         if self.quantization is not None:
             scale, zero_point = self.quantization
@@ -93,10 +109,16 @@ class ScoreDecoder:
             values = (values.astype(np.float32) - np.float32(zero_point)) * np.float32(scale)
         else:
             values = values.astype(np.float32, copy=False)
-        return sigmoid(values) if self.kind == LOGITS else values
+        if self.kind == PROBABILITIES:
+            return values
+        if self.logit_scale != 1.0:
+            values = values / np.float32(self.logit_scale)
+        return sigmoid(values) if self.kind == LOGITS else softmax(values)
 
     def raw_threshold(self, probability: float):
         """Smallest raw value whose probability is >= `probability` (a scalar of the raw dtype or float)."""
+        if self.kind == SOFTMAX:
+            raise ValueError("a softmax score depends on the whole row: threshold the converted rows")
         if self.quantization is None:
             target = np.float32(probability)
             if self.kind == PROBABILITIES:

@@ -1,8 +1,9 @@
 """`ssdlite-tools bundle`: write model-bundle/ (models, labels, manifest.json) for the layer.
 
-Takes the int8 model from `convert`, the Vela model and config from `vela`, the labels from the
-app package, and records the provenance in manifest.json. Refuses models converted from the
-stand-in (test data) unless --allow-stand-in, and then says so in the manifest.
+Takes the int8 model, labels and model description from `convert`, the Vela model and config
+from `vela`, names them after the model, adds the licence the model's owner declares (the zoo's
+COCO model: Apache-2.0) and records the provenance in manifest.json. Refuses models converted from
+the stand-in (test data) unless --allow-stand-in, and then says so in the manifest.
 """
 from __future__ import annotations
 
@@ -27,6 +28,18 @@ def add_parser(subparsers) -> None:
         "--output", type=Path, default=default_bundle_dir(), help="bundle folder the layer reads (default: %(default)s)"
     )
     parser.add_argument(
+        "--license",
+        metavar="SPDX",
+        help="the model's licence, an SPDX id or expression, or CLOSED (default for the zoo's COCO model: "
+        "Apache-2.0; required for a retrained model)",
+    )
+    parser.add_argument(
+        "--license-file",
+        type=Path,
+        metavar="FILE",
+        help="the licence text, shipped in the bundle and checksummed by the layer",
+    )
+    parser.add_argument(
         "--allow-stand-in",
         action="store_true",
         help="tests only: bundle models made from the stand-in checkpoint (recorded as stand_in: true)",
@@ -40,14 +53,16 @@ def run(args: argparse.Namespace) -> int:
         args.vela_dir or vela_dir(args.workdir),
         args.output,
         allow_stand_in=args.allow_stand_in,
+        license_name=args.license,
+        license_file=args.license_file,
     )
     source = manifest["source_checkpoint"]
     if not manifest["stand_in"] and not source["verified"]:
         # Allowed (e.g. a checkpoint folder copied by hand) but the provenance is then weaker.
         print(
             "ssdlite-tools bundle: warning: the models were converted from a checkpoint folder, not the "
-            f"sha256-checked archive; manifest.json records only its saved_model.pb sha256 "
-            f"{source['saved_model_pb_sha256']}",
+            f"sha256-checked zoo archive; manifest.json records only its graph's sha256 "
+            f"{source.get('saved_model_pb_sha256') or source.get('frozen_graph_pb_sha256')}",
             file=sys.stderr,
         )
     for name, entry in manifest["files"].items():

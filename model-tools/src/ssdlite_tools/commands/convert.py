@@ -1,8 +1,10 @@
-"""`ssdlite-tools convert`: prune the SavedModel and write the float32 and full-int8 TFLite models.
+"""`ssdlite-tools convert`: prune an SSD export and write the float32 and full-int8 TFLite models.
 
-Writes <output-dir>/ssdlite_mobilenetv2_coco_int8.tflite (calibrated on N images through the app's
-preprocessing), ssdlite_mobilenetv2_coco_float.tflite (for int8-vs-float comparisons) and
-conversion.json (checkpoint, calibration images and their sha256, settings, I/O quantisation).
+Reads the export's pipeline.config (classes, input size, anchors, box coder, score converter) and
+label map, finds the cut in the graph, and writes <output-dir>/ssdlite_mobilenetv2_coco_int8.tflite
+(calibrated on N images through the app's preprocessing), ssdlite_mobilenetv2_coco_float.tflite
+(for int8-vs-float comparisons), labels.txt, model.json (the model description the app reads)
+and conversion.json (checkpoint, calibration images and their sha256, settings, I/O quantisation).
 """
 from __future__ import annotations
 
@@ -18,18 +20,22 @@ from ..calibration import (
     default_calibration_dir,
     select_calibration_images,
 )
-from ..checkpoint import (
-    BOX_ENCODINGS_TENSOR,
-    CLASS_LOGITS_TENSOR,
-    INPUT_HEIGHT,
-    INPUT_TENSOR,
-    INPUT_WIDTH,
-    default_checkpoint,
-    open_checkpoint,
-)
-from ..convert import IO_TYPES, convert_float, convert_int8, describe_io
+from ssdlite_detect.labels import write_labels
+from ssdlite_detect.model_description import DESCRIPTION_FILE, FLOAT, INT8, LABELS, write_description
+
+from ..checkpoint import default_checkpoint, open_checkpoint
+from ..convert import IO_TYPES, convert_float, convert_int8, describe_io, find_graph_cut, inspect_heads
+from ..describe import check_model_name, default_model_name, describe_model, describe_sources, find_labels
 from ..manifest import file_entry, tool_versions, write_json
-from ..workspace import CONVERSION_RECORD, FLOAT_MODEL_NAME, INT8_MODEL_NAME, add_workdir_argument, convert_dir
+from ..pipeline_config import read_pipeline_config
+from ..workspace import (
+    CONVERSION_RECORD,
+    CONVERTED_LABELS_NAME,
+    FLOAT_MODEL_NAME,
+    INT8_MODEL_NAME,
+    add_workdir_argument,
+    convert_dir,
+)
 
 
 def add_parser(subparsers) -> None:
@@ -42,7 +48,19 @@ def add_parser(subparsers) -> None:
     parser.add_argument(
         "--checkpoint",
         type=Path,
-        help="the checkpoint .tar.gz, its unpacked folder or a saved_model/ folder (default: the one `fetch` unpacked)",
+        help="the zoo checkpoint .tar.gz, or an OD API SSD export folder (pipeline.config with saved_model/ or "
+        "frozen_inference_graph.pb) (default: the one `fetch` unpacked)",
+    )
+    parser.add_argument(
+        "--label-map",
+        type=Path,
+        help="label_map.pbtxt (item { id name display_name }) of a retrained model (default: the export's "
+        "label_map.pbtxt; COCO's labels for a model trained on mscoco_label_map.pbtxt)",
+    )
+    parser.add_argument(
+        "--model-name",
+        help="names the bundle's files, e.g. NAME_int8.tflite (default: ssdlite_mobilenetv2_coco for COCO "
+        "labels, else the export folder's name)",
     )
     parser.add_argument(
         "--calibration-dir",
@@ -74,16 +92,29 @@ def run(args: argparse.Namespace) -> int:
     workdir: Path = args.workdir
     output_dir: Path = args.output_dir or convert_dir(workdir)
     checkpoint = open_checkpoint(args.checkpoint, workdir) if args.checkpoint else default_checkpoint(workdir)
+    pipeline = read_pipeline_config(checkpoint.pipeline_config())
+    labels, label_map = find_labels(checkpoint, pipeline, args.label_map)
+    name = check_model_name(args.model_name or default_model_name(checkpoint, labels))
+    model = find_graph_cut(checkpoint, pipeline.input_size)
+    description = describe_model(
+        name,
+        pipeline,
+        inspect_heads(model),
+        {INT8: INT8_MODEL_NAME, FLOAT: FLOAT_MODEL_NAME, LABELS: CONVERTED_LABELS_NAME},
+        describe_sources(pipeline, label_map),
+        str(checkpoint.graph_file),
+    )
     images = select_calibration_images(
         args.calibration_dir or default_calibration_dir(workdir), args.calibration_images
     )
     progress = not args.no_progress
     started = time.monotonic()
 
-    float_model = convert_float(checkpoint.saved_model_dir)
+    height, width = pipeline.input_size
+    float_model = convert_float(model)
     int8_model = convert_int8(
-        checkpoint.saved_model_dir,
-        lambda: calibration_batches(images, INPUT_HEIGHT, INPUT_WIDTH, progress=progress),
+        model,
+        lambda: calibration_batches(images, height, width, progress=progress),
         io_type=args.io_type,
     )
     elapsed = time.monotonic() - started
@@ -92,10 +123,16 @@ def run(args: argparse.Namespace) -> int:
     int8_path, float_path = output_dir / INT8_MODEL_NAME, output_dir / FLOAT_MODEL_NAME
     int8_path.write_bytes(int8_model)
     float_path.write_bytes(float_model)
+    write_labels(str(output_dir / CONVERTED_LABELS_NAME), labels)
+    write_description(str(output_dir / DESCRIPTION_FILE), description)
     record = {
         "stand_in": checkpoint.stand_in,
+        "model_name": name,
         "source_checkpoint": checkpoint.provenance(),
-        "cut": {"input": INPUT_TENSOR, "outputs": [BOX_ENCODINGS_TENSOR, CLASS_LOGITS_TENSOR]},
+        "cut": {
+            "input": model.cut.input_tensor,
+            "outputs": [model.cut.box_encodings_tensor, model.cut.class_predictions_tensor],
+        },
         "calibration": {
             "seed": CALIBRATION_SEED,
             "count": len(images),
@@ -116,5 +153,9 @@ def run(args: argparse.Namespace) -> int:
         f"{len(images)} calibration images){note}"
     )
     print(f"float model: {float_path} ({len(float_model) / 1e6:.2f} MB)")
+    print(
+        f"model {name}: {height}x{width} input, {pipeline.num_classes} classes ({label_map or 'COCO labels'}), "
+        f"{description.outputs['box_encodings']['shape'][1]} anchors, {pipeline.score_converter} scores"
+    )
     print(f"converted in {elapsed:.1f} s")
     return 0

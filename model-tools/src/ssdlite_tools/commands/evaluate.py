@@ -1,4 +1,9 @@
-"""`ssdlite-tools evaluate`: COCO val2017 bbox mAP of the int8 (and float) model, standard protocol."""
+"""`ssdlite-tools evaluate`: COCO val2017 bbox mAP of the int8 (and float) model, standard protocol.
+
+A retrained model is evaluated the same way on its own COCO-format annotation file and images
+(--annotations FILE --images-dir DIR --no-download): the categories must be its label map's ids
+and names, which the labels beside the model (model.json) give.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from ssdlite_detect import preprocess
-from ssdlite_detect.errors import ImageError
+from ssdlite_detect.errors import DetectError, ImageError
 from ssdlite_detect.postprocess import PostprocessConfig
 from tqdm import tqdm
 
@@ -48,7 +53,8 @@ def add_parser(subparsers) -> None:
         "--annotations",
         type=Path,
         default=None,
-        help="instances_val2017.json or annotations_trainval2017.zip (default: downloaded)",
+        help="instances_val2017.json or annotations_trainval2017.zip (default: downloaded); for a retrained "
+        "model, a COCO-format file whose categories are its label map's items",
     )
     parser.add_argument("--images-dir", type=Path, default=None, help="folder of val2017 images (default: downloaded)")
     parser.add_argument("--limit", type=int, default=None, help="evaluate on the first N images (sorted by id)")
@@ -96,6 +102,24 @@ def _image_paths(
     return paths
 
 
+def model_labels(models: List[Path]) -> tuple:
+    """The labels the models share: from the model.json beside them, else COCO's."""
+    from ssdlite_detect.labels import COCO_LABELS, read_labels
+    from ssdlite_detect.model_description import LABELS, find_description
+
+    found = {}
+    for model in models:
+        try:
+            description = find_description(str(model))
+            labels_file = description.file_path(LABELS) if description else None
+            found[model] = read_labels(labels_file) if labels_file else COCO_LABELS
+        except DetectError as error:
+            raise ToolsError(str(error)) from None
+    if len(set(found.values())) > 1:
+        raise ToolsError(f"{', '.join(map(str, models))} have different labels: evaluate them in separate runs")
+    return next(iter(found.values()))
+
+
 def evaluate_model(
     model: Path, coco_gt, paths: Dict[int, Path], config: PostprocessConfig, threads, progress: bool
 ) -> coco_eval.CocoMetrics:
@@ -130,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
     annotations = coco.fetch_annotations(
         workdir, local=args.annotations, timeout=args.timeout, progress=progress, base_url=args.coco_url
     )
-    coco_gt = coco_eval.load_ground_truth(annotations)
+    coco_gt = coco_eval.load_ground_truth(annotations, model_labels(models))
     image_ids = sorted(coco_gt.getImgIds())[: args.limit]
     folder = args.images_dir or coco.images_dir(workdir)
     base_url = None if args.no_download else args.coco_url
@@ -156,7 +180,8 @@ def run(args: argparse.Namespace) -> int:
                 "iou_threshold": config.iou_threshold,
                 "max_detections": config.max_detections,
                 "max_per_class": config.max_per_class,
-                "category_ids": "model class id == COCO category id (TF OD API label map, 0 = background)",
+                "category_ids": "model class id == category id (the model's label map; COCO: COCO 2017 ids; "
+                "0 = background)",
             },
             "models": {str(m): metrics[m].as_dict() for m in models},
         }

@@ -1,0 +1,163 @@
+"""`convert` on exports it must refuse (one line, exit 2), the frozen-graph export layout, and the
+COCO path's bytes, which the generalisation to any SSD export must not have changed."""
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import pytest
+from bsp_gate_support import run_cli, standin_vela_dir, vela_executable  # noqa: F401 (fixtures)
+
+from ssdlite_tools.vela import VELA_MODEL_NAME
+
+# sha256 of the COCO stand-in's models, measured on main before convert learned to read
+# pipeline.config (commit 295e402: fixed cut tensor names, 300x300, COCO constants), with the
+# pinned TensorFlow 2.13.1 / numpy 1.24.2 / Vela 3.7.0 and the suite's 4 calibration photos.
+COCO_STAND_IN_INT8_SHA256 = "b8d984249da391fbcaacce6690d6e3069899f5641a75ad35fa8b741d528fdb81"
+COCO_STAND_IN_VELA_SHA256 = "f7f95443cfcd7489337d93349594250c1942533af3dca8febf40c8529fa57b5f"
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_coco_stand_in_converts_to_the_same_bytes_as_before(standin_int8_tflite, standin_vela_dir):
+    assert _sha256(standin_int8_tflite) == COCO_STAND_IN_INT8_SHA256
+    assert _sha256(standin_vela_dir / VELA_MODEL_NAME) == COCO_STAND_IN_VELA_SHA256
+
+
+@pytest.fixture
+def export(standin_export, tmp_path) -> Path:
+    """A private copy of the COCO stand-in export (tests edit it)."""
+    copy = tmp_path / "export"
+    shutil.copytree(standin_export, copy)
+    return copy
+
+
+def _convert(export: Path, calibration_images, tmp_path, *extra: str) -> int:
+    return run_cli(
+        "convert", "--workdir", tmp_path / "work", "--checkpoint", export, "--calibration-dir",
+        calibration_images[0].parent, "--calibration-images", "1", "--no-progress", *extra,
+    )  # fmt: skip
+
+
+def _one_error_line(capsys) -> str:
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("ssdlite-tools")]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("ssdlite-tools convert: error: ")
+    return lines[0]
+
+
+def test_a_pipeline_config_that_is_not_ssd(export, calibration_images, tmp_path, capsys):
+    (export / "pipeline.config").write_text(
+        "model {\n  faster_rcnn {\n    num_classes: 90\n    first_stage_max_proposals: 100\n  }\n}\n"
+    )
+    assert _convert(export, calibration_images, tmp_path) == 2
+    assert "does not describe an SSD model (model { faster_rcnn })" in _one_error_line(capsys)
+
+
+def test_a_pipeline_config_that_is_not_text_format(export, calibration_images, tmp_path, capsys):
+    (export / "pipeline.config").write_text("model {\n  ssd {\n    num_classes: three\n")
+    assert _convert(export, calibration_images, tmp_path) == 2
+    assert "not a valid TrainEvalPipelineConfig" in _one_error_line(capsys)
+
+
+def test_an_export_without_pipeline_config(export, calibration_images, tmp_path, capsys):
+    (export / "pipeline.config").unlink()
+    assert _convert(export, calibration_images, tmp_path) == 2
+    assert "no pipeline.config in" in _one_error_line(capsys)
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (('type: "ssd_mobilenet_v2"', 'type: "ssd_resnet50_v1_fpn"'), "feature extractor ssd_resnet50_v1_fpn is not supported"),
+        (("fixed_shape_resizer {", "keep_aspect_ratio_resizer {"), "image_resizer keep_aspect_ratio_resizer is not supported"),
+        (("faster_rcnn_box_coder {", "mean_stddev_box_coder {"), "box coder mean_stddev_box_coder is not supported"),
+        (("num_classes: 90", "num_classes: 80"), "names mscoco_label_map.pbtxt but has num_classes 80, not 90"),
+        (("num_layers: 6", "num_layers: 5"), "has 6 box predictor heads but"),
+        (("reduce_boxes_in_lowest_layer: true", "reduce_boxes_in_lowest_layer: false"), "predicts [3, 6, 6, 6, 6, 6] anchors per cell"),
+    ],
+)
+def test_settings_convert_cannot_honour(edit, message, export, calibration_images, tmp_path, capsys):
+    config = export / "pipeline.config"
+    text = config.read_text()
+    assert edit[0] in text
+    config.write_text(text.replace(edit[0], edit[1], 1))
+    assert _convert(export, calibration_images, tmp_path) == 2
+    assert message in _one_error_line(capsys)
+
+
+def test_a_label_map_that_does_not_match_num_classes(export, calibration_images, tmp_path, capsys):
+    label_map = tmp_path / "label_map.pbtxt"
+    label_map.write_text('item {\n  id: 1\n  name: "person"\n}\nitem {\n  id: 91\n  name: "drone"\n}\n')
+    assert _convert(export, calibration_images, tmp_path, "--label-map", label_map) == 2
+    line = _one_error_line(capsys)
+    assert "has id 91 ('drone') but pipeline.config num_classes is 90" in line
+
+
+def test_a_pipeline_config_that_is_not_the_exports_own(export, calibration_images, tmp_path, capsys):
+    config = export / "pipeline.config"
+    config.write_text(config.read_text().replace("num_classes: 90", "num_classes: 80"))
+    (export / "label_map.pbtxt").write_text('item {\n  id: 80\n  name: "toothbrush"\n}\n')
+    assert _convert(export, calibration_images, tmp_path) == 2
+    assert "predicts 91 class columns but" in _one_error_line(capsys)
+
+
+def test_a_retrained_export_without_a_label_map(export, calibration_images, tmp_path, capsys):
+    config = export / "pipeline.config"
+    config.write_text(config.read_text().replace("mscoco_label_map.pbtxt", "fish_label_map.pbtxt"))
+    assert _convert(export, calibration_images, tmp_path) == 2
+    assert "no label map for" in _one_error_line(capsys)
+
+
+def _graph_without_heads(folder: Path) -> None:
+    """A TF1 SavedModel with the OD API's preprocessing and a feature extractor but a
+    classification head instead of the SSD box predictors."""
+    import tensorflow as tf
+
+    graph = tf.Graph()
+    with graph.as_default():
+        image = tf.compat.v1.placeholder(tf.uint8, [None, None, None, 3], name="image_tensor")
+        with tf.compat.v1.name_scope("Preprocessor/"):
+            resized = tf.compat.v1.image.resize_bilinear(tf.cast(image, tf.float32), [300, 300])
+            normalised = tf.subtract(resized * (2.0 / 255.0), 1.0, name="sub")
+        with tf.compat.v1.name_scope("FeatureExtractor/"):
+            features = tf.nn.conv2d(normalised, tf.ones([3, 3, 3, 8]), [1, 2, 2, 1], "SAME", name="Conv2D")
+        logits = tf.concat([tf.reduce_mean(features, axis=[1, 2]), tf.ones([1, 1])], axis=1, name="concat")
+        with tf.compat.v1.Session(graph=graph) as session:
+            builder = tf.compat.v1.saved_model.Builder(str(folder))
+            signature = tf.compat.v1.saved_model.predict_signature_def({"inputs": image}, {"logits": logits})
+            builder.add_meta_graph_and_variables(session, ["serve"], signature_def_map={"serving_default": signature})
+            builder.save()
+
+
+def test_a_checkpoint_whose_graph_lacks_the_ssd_heads(export, calibration_images, tmp_path, capsys):
+    shutil.rmtree(export / "saved_model")
+    _graph_without_heads(export / "saved_model")
+    assert _convert(export, calibration_images, tmp_path) == 2
+    line = _one_error_line(capsys)
+    assert "the graph lacks the SSD heads" in line and "BoxPredictor_N/BoxEncodingPredictor" in line
+
+
+def test_the_frozen_graph_layout_converts_to_the_same_models(
+    standin_workdir, export, calibration_images, run_tool, tmp_path
+):
+    """An export holding frozen_inference_graph.pb instead of saved_model/ (the frozen graph
+    is the SavedModel's serving graph, as export_inference_graph writes both)."""
+    from ssdlite_tools.checkpoint import open_checkpoint
+    from ssdlite_tools.convert import read_graph_def
+    from ssdlite_tools.workspace import FLOAT_MODEL_NAME, INT8_MODEL_NAME, convert_dir
+
+    graph_def = read_graph_def(open_checkpoint(export, tmp_path))
+    (export / "frozen_inference_graph.pb").write_bytes(graph_def.SerializeToString())
+    (export / "STAND_IN.json").write_bytes((export / "saved_model" / "STAND_IN.json").read_bytes())
+    shutil.rmtree(export / "saved_model")
+    run_tool(
+        "convert",
+        ["--workdir", str(tmp_path / "work"), "--checkpoint", str(export), "--calibration-dir",
+         str(calibration_images[0].parent), "--calibration-images", str(len(calibration_images)), "--no-progress"],
+    )  # fmt: skip
+    for name in (INT8_MODEL_NAME, FLOAT_MODEL_NAME):
+        assert _sha256(convert_dir(tmp_path / "work") / name) == _sha256(convert_dir(standin_workdir) / name), name
