@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from conftest import cli_on_both_runtimes
+from bsp_runtime_cli import cli_on_both_runtimes
 from ssdlite_detect.cli import main
 from ssdlite_detect.preprocess import prepare_input
 

@@ -27,7 +27,7 @@ from ssdlite_detect.model_description import (
 from ssdlite_detect.postprocess import PostprocessConfig, SSDPostprocessor, postprocess
 from ssdlite_detect.scores import SOFTMAX, ScoreDecoder, softmax
 
-from conftest import cli_on_both_runtimes
+from bsp_runtime_cli import cli_on_both_runtimes
 
 REFERENCE_MODEL = "coco_ssd_mobilenet_v1_raw.tflite"
 

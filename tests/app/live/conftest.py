@@ -9,67 +9,20 @@ encoder -> muxer -> file), from frames built with Pillow out of the reference bu
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Sequence
+from typing import List
 
-import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
 from ssdlite_detect.live import gst as gst_loader
 
-FPS = 10
-LOSSY_SIZE = (1280, 720)
-LOSSY_FRAMES = 24
+from live_media import RTSPServer, encode_clip, frames_of, moving_bus_frames
 
 
 @pytest.fixture(scope="session")
 def gst():
     """Gst, GstApp, GstVideo and GLib from Debian's PyGObject (never skipped: make installs them)."""
     return gst_loader.load()
-
-
-def encode_clip(gst, frames: Sequence[Image.Image], path: Path, encoder: str, fps: int = FPS) -> Path:
-    """Encode RGB frames into `path` with a real GStreamer pipeline; `encoder` is the text between
-    the raw frames and the file (e.g. "videoconvert ! x264enc ! mp4mux")."""
-    Gst = gst.Gst
-    width, height = frames[0].size
-    pipeline = Gst.parse_launch(
-        f"appsrc name=frames format=time caps=video/x-raw,format=RGB,width={width},height={height},"
-        f"framerate={fps}/1 ! {encoder} ! filesink name=file"
-    )
-    pipeline.get_by_name("file").set_property("location", str(path))
-    appsrc = pipeline.get_by_name("frames")
-    pipeline.set_state(Gst.State.PLAYING)
-    for number, frame in enumerate(frames):
-        buffer = Gst.Buffer.new_wrapped(np.ascontiguousarray(np.asarray(frame.convert("RGB"))).tobytes())
-        buffer.pts = number * Gst.SECOND // fps
-        buffer.duration = Gst.SECOND // fps
-        assert appsrc.emit("push-buffer", buffer) == Gst.FlowReturn.OK
-    appsrc.emit("end-of-stream")
-    message = pipeline.get_bus().timed_pop_filtered(30 * Gst.SECOND, Gst.MessageType.EOS | Gst.MessageType.ERROR)
-    pipeline.set_state(Gst.State.NULL)
-    assert message is not None and message.type == Gst.MessageType.EOS, message and message.parse_error()
-    return path
-
-
-def count_frames(gst, path: Path) -> List[tuple]:
-    """(width, height) of every frame GStreamer decodes from `path` (proves a file plays)."""
-    Gst = gst.Gst
-    pipeline = Gst.parse_launch("filesrc name=src ! decodebin ! video/x-raw ! appsink name=sink sync=false")
-    pipeline.get_by_name("src").set_property("location", str(path))
-    sink = pipeline.get_by_name("sink")
-    pipeline.set_state(Gst.State.PLAYING)
-    sizes = []
-    while True:
-        sample = sink.try_pull_sample(10 * Gst.SECOND)
-        if sample is None:
-            break
-        structure = sample.get_caps().get_structure(0)
-        sizes.append((structure.get_int("width")[1], structure.get_int("height")[1]))
-    error = pipeline.get_bus().pop_filtered(Gst.MessageType.ERROR)
-    pipeline.set_state(Gst.State.NULL)
-    assert error is None, error.parse_error()
-    return sizes
 
 
 @pytest.fixture(scope="session")
@@ -93,38 +46,18 @@ def still_frames(bus_image, tmp_path_factory) -> List[Path]:
     return paths
 
 
-def _frames_of(paths: Sequence[Path]) -> List[Image.Image]:
-    frames = []
-    for path in paths:
-        with Image.open(path) as image:
-            frames.append(image.convert("RGB"))
-    return frames
-
-
 @pytest.fixture(scope="session")
 def raw_mkv(gst, still_frames, tmp_path_factory) -> Path:
     """Uncompressed RGB frames in Matroska: lossless."""
     path = tmp_path_factory.mktemp("clips") / "stills-raw.mkv"
-    return encode_clip(gst, _frames_of(still_frames), path, "matroskamux")
+    return encode_clip(gst, frames_of(still_frames), path, "matroskamux")
 
 
 @pytest.fixture(scope="session")
 def png_mov(gst, still_frames, tmp_path_factory) -> Path:
     """PNG frames in QuickTime: lossless."""
     path = tmp_path_factory.mktemp("clips") / "stills-png.mov"
-    return encode_clip(gst, _frames_of(still_frames), path, "pngenc ! qtmux")
-
-
-def moving_bus_frames(bus_image, count: int = LOSSY_FRAMES, size=LOSSY_SIZE) -> List[Image.Image]:
-    """The bus photo driving from left to right across a grey 1280x720 frame."""
-    frames = []
-    travel = size[0] - bus_image.width
-    for number in range(count):
-        frame = Image.new("RGB", size, (120, 120, 120))
-        x = round(travel * number / max(count - 1, 1))
-        frame.paste(bus_image, (x, (size[1] - bus_image.height) // 2))
-        frames.append(frame)
-    return frames
+    return encode_clip(gst, frames_of(still_frames), path, "pngenc ! qtmux")
 
 
 @pytest.fixture(scope="session")
@@ -146,40 +79,6 @@ def reference_detector(reference):
 
     return Detector(str(reference / "coco_ssd_mobilenet_v1_raw.tflite"), labels=str(reference / "coco_labels.txt"),
                     device="cpu", threads=2)
-
-
-class RTSPServer:
-    """A real RTSP server (gst-rtsp-server) on 127.0.0.1, serving MJPEG over RTP at /test."""
-
-    def __init__(self, gst, launch: str = "( videotestsrc is-live=true ! video/x-raw,width=320,height=240,"
-                                          "framerate=30/1,format=I420 ! jpegenc ! rtpjpegpay name=pay0 pt=26 )"):
-        import threading
-
-        import gi
-
-        gi.require_version("GstRtspServer", "1.0")
-        from gi.repository import GstRtspServer
-
-        GLib = gst.GLib
-        self.server = GstRtspServer.RTSPServer()
-        self.server.set_address("127.0.0.1")
-        self.server.set_service("0")  # any free port
-        factory = GstRtspServer.RTSPMediaFactory()
-        factory.set_launch(launch)
-        factory.set_shared(True)
-        self.server.get_mount_points().add_factory("/test", factory)
-        self.context = GLib.MainContext()
-        self.loop = GLib.MainLoop.new(self.context, False)
-        self.source_id = self.server.attach(self.context)
-        self.port = self.server.get_bound_port()
-        self.url = f"rtsp://127.0.0.1:{self.port}/test"
-        self.thread = threading.Thread(target=self.loop.run, daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.loop.quit()
-        self.thread.join(timeout=5)
-        self.context.find_source_by_id(self.source_id).destroy()
 
 
 @pytest.fixture

@@ -16,7 +16,8 @@ import pytest
 
 from ssdlite_detect.cli import main
 
-from conftest import count_frames
+from bsp_runtime_cli import cli_on_both_runtimes
+from live_media import count_frames
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
@@ -218,14 +219,9 @@ def test_a_signal_stops_cleanly_with_whole_lines_and_a_playable_video(gst, model
 def test_the_live_mode_gives_the_same_detections_on_the_bsp_tflite_2_10(tflite210_python, model_args, raw_mkv):
     """The board's TFLite 2.10.0 (Python 3.9 here, with bullseye's PyGObject and this host's
     GStreamer 1.22): the live mode runs unchanged and finds the same objects frame for frame."""
-    args = ["-m", "ssdlite_detect", *model_args, "--json", "--source", str(raw_mkv)]
-    environment = dict(os.environ, PYTHONPATH=str(REPO_ROOT / "python-app" / "src"))
-    on_210 = subprocess.run([str(tflite210_python), *args], capture_output=True, text=True, env=environment, timeout=300)
-    assert on_210.returncode == 0, on_210.stderr
-    on_214 = subprocess.run([sys.executable, *args], capture_output=True, text=True, env=environment, timeout=300, check=True)
-    strip = lambda out: [{k: v for k, v in json.loads(line).items() if k != "timing_ms"} for line in out.splitlines()]  # noqa: E731
-    assert strip(on_210.stdout) == strip(on_214.stdout)
-    assert len(strip(on_210.stdout)) == 6 and "6 frame(s) processed" in on_210.stderr
+    on_210, on_214 = cli_on_both_runtimes(tflite210_python, [*model_args, "--json", "--source", raw_mkv])
+    assert on_210 == on_214
+    assert [line["frame"] for line in on_210] == list(range(6))
 
 
 class FakeTerminal:
