@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
 from importlib import resources
 from typing import Callable, Optional
@@ -24,6 +25,10 @@ WRITE_TIMEOUT_S = 10.0
 EVENT_QUEUE = 32          # results an SSE client may lag behind before its oldest are dropped
 MJPEG_BOUNDARY = "ssdliteframe"
 HEALTH_GRACE_S = 5.0      # /healthz turns 503 after this long without frames
+# The kernel's send buffer of a streaming connection. Linux grows it up to 4 MB on its own: seconds
+# of video queued for a slow client, all stale by the time they arrive. A few frames' worth keeps
+# what a slow client sees recent; the rest drops in its queue here.
+STREAM_SEND_BUFFER = 128 * 1024
 
 
 
@@ -108,6 +113,9 @@ async def _stream(request: web.Request, topic_name: str, queue_size: int, conten
     app["streaming_clients"] += 1
     try:
         await response.prepare(request)
+        connection = request.transport.get_extra_info("socket") if request.transport is not None else None
+        if connection is not None:
+            connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, STREAM_SEND_BUFFER)
         if prologue:
             await asyncio.wait_for(response.write(prologue), WRITE_TIMEOUT_S)
         while True:

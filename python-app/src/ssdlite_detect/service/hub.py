@@ -142,6 +142,7 @@ class Topic:
         self._subscribers: List[Subscription] = []
         self._lock = threading.Lock()
         self.latest: Optional[Published] = None
+        self._dropped_by_gone = 0  # drops of subscribers that have unsubscribed since
 
     def subscribe(self, subscription: Subscription) -> Subscription:
         with self._lock:
@@ -150,7 +151,9 @@ class Topic:
 
     def unsubscribe(self, subscription: Subscription) -> None:
         with self._lock:
-            self._subscribers = [s for s in self._subscribers if s is not subscription]
+            if subscription in self._subscribers:
+                self._subscribers = [s for s in self._subscribers if s is not subscription]
+                self._dropped_by_gone += subscription.dropped
         subscription.close()
 
     def publish(self, payload: Any) -> None:
@@ -165,7 +168,8 @@ class Topic:
 
     @property
     def dropped(self) -> int:
-        return sum(s.dropped for s in self._subscribers)
+        """Items subscribers did not take in time, over every subscriber there has been."""
+        return self._dropped_by_gone + sum(s.dropped for s in self._subscribers)
 
     def close_all(self) -> None:
         with self._lock:
