@@ -73,7 +73,7 @@ def parse_mqtt_url(url: str) -> MqttTarget:
     prefix = parsed.path.strip("/")
     if not prefix:
         raise MqttUrlError(f"--mqtt {url}: give a topic prefix, e.g. mqtt://{parsed.hostname}/camera1")
-    if any(char in prefix for char in "+#\0") or parsed.query or parsed.fragment:
+    if any(char in prefix for char in "+\0") or "#" in url or parsed.query:
         raise MqttUrlError(f"--mqtt {url}: the topic prefix may not contain +, # or a query")
     tls = parsed.scheme == "mqtts"
     return MqttTarget(
