@@ -34,6 +34,7 @@ class ServiceError(DetectError):
 
 def run_service(args, detector, spec, note: Callable[[str], None], error: Callable[[str], None]) -> int:
     """Runs until SIGTERM/SIGINT, --frames or --duration, or an error retrying cannot fix."""
+    from ..live.pipeline import KIND_FILE
     from ..live.source import VideoSource
     from ..live.stream import DetectionStream
 
@@ -54,7 +55,8 @@ def run_service(args, detector, spec, note: Callable[[str], None], error: Callab
         return DetectionStream(detector, source)
 
     hub = ResultHub(first_source.name, detector.backend, os.path.basename(detector.model_path))
-    supervisor = SourceSupervisor(hub, open_stream, max_frames=args.frames, on_note=note)
+    supervisor = SourceSupervisor(hub, open_stream, max_frames=args.frames, on_note=note,
+                                  replay_on_end=spec.kind == KIND_FILE)
     mqtt = MqttPublisher(hub, args.mqtt_target) if args.mqtt_target else None
     encoder = AnnotatedFrameEncoder(hub) if host is not None else None
     notifier = Notifier()

@@ -1,10 +1,11 @@
 """Keeps the detector running on the source for as long as the service runs.
 
 `SourceSupervisor` runs a DetectionStream in its own thread and publishes every result to the hub.
-When the source fails (camera unplugged, RTSP server gone, file removed) or ends (the end of a
-file, a server that ends its stream), the state becomes `source-lost` and the source is opened
-again after a backoff that doubles up to RETRY_MAX_S, without restarting the process; the backoff
-starts again from RETRY_MIN_S once a reopened source has delivered frames. An error that retrying
+When the source fails (camera unplugged, RTSP server gone, file removed) or ends (a server that
+ends its stream), the state becomes `source-lost` and the source is opened again after a backoff
+that doubles up to RETRY_MAX_S, without restarting the process; the backoff starts again from
+RETRY_MIN_S once a reopened source has delivered frames. A video file that plays to its end is
+played again at once (replay_on_end): a file source is a demo or a test loop, not a lost camera. An error that retrying
 cannot fix (the model or the delegate failing) ends the supervisor with that error: the service
 exits non-zero and systemd's Restart=on-failure takes over.
 
@@ -19,7 +20,7 @@ import os
 import socket
 import threading
 import time
-from typing import Callable, Optional
+from typing import Callable, Optional, Tuple
 
 from ..errors import DetectError, SourceError
 from .hub import STATE_FAILED, STATE_SOURCE_LOST, STATE_STOPPING, ResultHub
@@ -37,8 +38,9 @@ class SourceSupervisor:
 
     def __init__(self, hub: ResultHub, open_stream: Callable[[], object], max_frames: Optional[int] = None,
                  on_note: Callable[[str], None] = lambda _message: None,
-                 retry_min: float = RETRY_MIN_S, retry_max: float = RETRY_MAX_S):
+                 retry_min: float = RETRY_MIN_S, retry_max: float = RETRY_MAX_S, replay_on_end: bool = False):
         self.hub = hub
+        self.replay_on_end = replay_on_end
         self.open_stream = open_stream
         self.max_frames = max_frames
         self.on_note = on_note
@@ -73,9 +75,11 @@ class SourceSupervisor:
         delay = self.retry_min
         try:
             while not self._stop.is_set():
-                delivered = self._run_stream()
+                delivered, ended = self._run_stream()
                 if self._stop.is_set():
                     break
+                if ended and delivered and self.replay_on_end:
+                    continue
                 if delivered:
                     delay = self.retry_min
                 self.on_note(f"retrying the source in {delay:g} s")
@@ -97,14 +101,15 @@ class SourceSupervisor:
                 return True
         return False
 
-    def _run_stream(self) -> int:
-        """One stream until it fails, ends or is stopped; returns how many results it delivered."""
+    def _run_stream(self) -> Tuple[int, bool]:
+        """One stream until it fails, ends or is stopped: (results delivered, whether it ended)."""
         stream = self.open_stream()
         with self._lock:
             if self._stop.is_set():
-                return 0
+                return 0, False
             self._stream = stream
         delivered = 0
+        ended = False
         try:
             with contextlib.closing(stream.results_with_frames()) as results:
                 for result, frame in results:
@@ -114,7 +119,8 @@ class SourceSupervisor:
                     if self.max_frames is not None and self.hub.stats.frames >= self.max_frames:
                         self._stop.set()
                         break
-            if not self._stop.is_set():
+            ended = not self._stop.is_set()
+            if ended and not (self.replay_on_end and delivered):
                 self.hub.set_state(STATE_SOURCE_LOST, f"{stream.source.name}: the source ended")
                 self.on_note(self.hub.message)
         except SourceError as error:
@@ -125,7 +131,7 @@ class SourceSupervisor:
                 self._stream = None
             self.hub.stats.stream_ended()
             self.heartbeat = time.monotonic()
-        return delivered
+        return delivered, ended
 
 
 class Notifier:
