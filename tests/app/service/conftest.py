@@ -82,11 +82,10 @@ def wait_for(condition, timeout: float, what: str, interval: float = 0.2):
 class Service:
     """`python -m ssdlite_detect ... --http 0` running; `url` once it serves."""
 
-    def __init__(self, args: List[str], env: Optional[dict] = None):
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "ssdlite_detect", *[str(a) for a in args]],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-        )
+    def __init__(self, args: List[str], env: Optional[dict] = None, command: Optional[List[str]] = None):
+        command = command or [sys.executable, "-m", "ssdlite_detect", *args]
+        self.process = subprocess.Popen([str(a) for a in command], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                        text=True, env=env)
         self.lines: List[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -101,6 +100,11 @@ class Service:
                 raise AssertionError("the service did not start:\n" + self.stderr)
             else:
                 time.sleep(0.1)
+
+    @classmethod
+    def from_command(cls, command: List[str], env: Optional[dict] = None) -> "Service":
+        """The service started by another command line (a sandbox wrapper that execs it)."""
+        return cls([], env=env, command=command)
 
     def _read(self) -> None:
         for line in self.process.stderr:
