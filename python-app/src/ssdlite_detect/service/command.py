@@ -18,12 +18,16 @@ from ..errors import DetectError
 from .annotated import AnnotatedFrameEncoder
 from .auth import read_token_file, required_token
 from .http import build_app
-from .hub import STATE_RUNNING, ResultHub
+from .hub import STATE_RUNNING, STATE_STARTING, ResultHub
 from .mqtt import MqttPublisher
 from .supervisor import Notifier, SourceSupervisor
 
 STOP_BUDGET_S = 3.0     # SIGTERM to exit, the requirement; systemd's TimeoutStopSec is above it
 TICK_S = 0.5            # how often the main loop checks the supervisor and pings the watchdog
+# Until the first frame the supervisor's heart does not beat: the i.MX 8M Plus VX delegate compiles
+# the graph in the first invoke (tens of seconds). The watchdog is fed meanwhile for as long as the
+# unit's TimeoutStartSec (180 s) would have allowed a start.
+STARTUP_GRACE_S = 180.0
 
 
 class ServiceError(DetectError):
@@ -129,7 +133,9 @@ async def _watch(args, hub: ResultHub, supervisor: SourceSupervisor, notifier: N
         except asyncio.TimeoutError:
             pass
         now = time.monotonic()
-        if notifier.watchdog_interval is not None and now - supervisor.heartbeat < notifier.watchdog_interval:
+        beating = now - supervisor.heartbeat < (notifier.watchdog_interval or 0)
+        warming_up = hub.state == STATE_STARTING and now - started < STARTUP_GRACE_S
+        if notifier.watchdog_interval is not None and (beating or warming_up):
             notifier.watchdog()
         status = hub.state if hub.state == STATE_RUNNING else f"{hub.state}: {hub.message}"
         if status != last_status:
