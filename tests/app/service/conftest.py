@@ -5,6 +5,7 @@ Clip making and the RTSP server are the live-mode tests' own (tests/app/live/con
 """
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import shutil
@@ -160,8 +161,13 @@ class Mosquitto:
     def __init__(self, folder: Path, port: int):
         self.port = port
         self.config = folder / "mosquitto.conf"
-        self.config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+        self.write_config(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
         self.process: Optional[subprocess.Popen] = None
+
+    def write_config(self, text: str) -> None:
+        # Started as root, mosquitto drops to its own user, which cannot read pytest's private
+        # temporary directory (the TLS files): it keeps the user it was started as.
+        self.config.write_text(f"user {getpass.getuser()}\n{text}")
 
     def start(self) -> None:
         binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"

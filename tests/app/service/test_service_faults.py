@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import socket
+import subprocess
 import time
 
 from conftest import MqttListener, Mosquitto, free_port, http_get, wait_for
@@ -103,3 +104,57 @@ def test_sigterm_stops_within_3_s_with_ready_watchdog_and_stopping_sent_to_syste
     assert "STOPPING=1" in messages
     assert messages.index("STOPPING=1") > max(i for i, m in enumerate(messages) if m.startswith("READY=1"))
     print(f"SIGTERM to exit: {seconds:.2f} s")
+
+
+def make_certificates(folder) -> tuple:
+    """A CA and a broker certificate for 127.0.0.1 signed by it (openssl)."""
+    def openssl(*args):
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test CA",
+            "-keyout", "ca.key", "-out", "ca.pem")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "broker.key",
+            "-out", "broker.csr")
+    (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    openssl("x509", "-req", "-in", "broker.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-days", "2", "-extfile", "san.ext", "-out", "broker.pem")
+    return folder / "ca.pem", folder / "broker.pem", folder / "broker.key"
+
+
+def test_mqtts_publishes_over_tls_to_a_broker_the_system_trusts(start_service, tmp_path):
+    ca, certificate, key = make_certificates(tmp_path)
+    broker = Mosquitto(tmp_path, free_port())
+    plain_port = free_port()  # the test's own listener: plain, on another port
+    broker.write_config(
+        f"listener {broker.port} 127.0.0.1\ncafile {ca}\ncertfile {certificate}\nkeyfile {key}\n"
+        f"listener {plain_port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+    broker.start()
+    listener = MqttListener(plain_port, "tls/#")
+    # The system's CA store, as the board's would hold the broker's CA: Python's ssl reads SSL_CERT_FILE.
+    service = start_service("--source", "testsrc", "--http", "0", "--mqtt", f"mqtts://127.0.0.1:{broker.port}/tls",
+                            env=dict(os.environ, SSL_CERT_FILE=str(ca)))
+    try:
+        wait_for(lambda: len(listener.payloads("tls/detections")) >= 2, 60, "detections over TLS")
+        assert service.status()["mqtt"]["connected"]
+        code, _seconds = service.stop()
+        assert code == 0
+        wait_for(lambda: listener.payloads("tls/status")[-1:] == ["offline"], 5, "offline over TLS")
+    finally:
+        listener.close()
+        broker.stop()
+
+
+def test_mqtts_refuses_a_broker_whose_certificate_is_not_trusted(start_service, tmp_path):
+    ca, certificate, key = make_certificates(tmp_path)
+    broker = Mosquitto(tmp_path, free_port())
+    broker.write_config(f"listener {broker.port} 127.0.0.1\ncafile {ca}\ncertfile {certificate}\n"
+                             f"keyfile {key}\nallow_anonymous true\n")
+    broker.start()
+    try:
+        service = start_service("--source", "testsrc", "--http", "0", "--mqtt", f"mqtts://127.0.0.1:{broker.port}/tls")
+        wait_for(lambda: service.status()["mqtt"]["unsent"] >= 3, 60, "results counted unsent")
+        assert not service.status()["mqtt"]["connected"] and service.status()["state"] == "running"
+        code, seconds = service.stop()
+        assert code == 0 and seconds <= STOP_REQUIREMENT_S
+    finally:
+        broker.stop()
