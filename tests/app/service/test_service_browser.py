@@ -5,17 +5,15 @@ pytest's temporary directory (its path is printed)."""
 from __future__ import annotations
 
 import base64
-import io
 import json
 import shutil
 import subprocess
-import time
 import urllib.request
 
 import pytest
 from PIL import Image
 
-from conftest import TOKEN, free_port, wait_for
+from service_support import TOKEN, free_port, wait_for
 
 CHROMIUM_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",

@@ -9,9 +9,8 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 
-from conftest import MqttListener, Mosquitto, free_port, http_get, wait_for
+from service_support import MqttListener, Mosquitto, free_port, http_get, wait_for
 
 STOP_REQUIREMENT_S = 3.0
 

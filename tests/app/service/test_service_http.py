@@ -14,7 +14,7 @@ import urllib.request
 import pytest
 from PIL import Image
 
-from conftest import TOKEN, Service, http_get, wait_for
+from service_support import TOKEN, Service, http_get, wait_for
 
 PROTECTED = ["/", "/stream.mjpeg", "/api/v1/detections", "/api/v1/events", "/api/v1/status", "/metrics"]
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Service, wait_for
+from service_support import Service, wait_for
 
 REPO = Path(__file__).resolve().parents[3]
 UNPRIVILEGED = 65534  # nobody

@@ -12,7 +12,7 @@ import asyncio
 import os
 import signal
 import time
-from typing import Callable, Optional
+from typing import Callable
 
 from ..errors import DetectError
 from .annotated import AnnotatedFrameEncoder

@@ -206,9 +206,10 @@ class ServiceStats:
         self.last_result_at = at
 
     def stream_ended(self) -> None:
+        # The recent result times stay: fps() only counts those within its window, so a file that
+        # is replayed keeps its rate and a lost source reads 0 once the window has passed.
         self.dropped_before += self.current_stream_dropped
         self.current_stream_dropped = 0
-        self._recent.clear()
 
     @property
     def dropped(self) -> int:
