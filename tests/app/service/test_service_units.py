@@ -209,3 +209,66 @@ def test_the_notify_socket_protocol_without_python_systemd(tmp_path, monkeypatch
     receiver.close()
     assert not Notifier({}).enabled  # not started by systemd: nothing sent
     assert Notifier({"NOTIFY_SOCKET": "/x", "WATCHDOG_USEC": "1000", "WATCHDOG_PID": "1"}).watchdog_interval is None
+
+
+class _HangingStream:
+    """A stream that delivers one result, then hangs the way a stuck NPU invoke would."""
+
+    def __init__(self, release: "threading.Event"):
+        self.release = release
+        self.stats = type("Stats", (), {"dropped": 0})()
+        self.source = type("Source", (), {"name": "hanging"})()
+
+    def results_with_frames(self):
+        yield _Result(0), None
+        self.release.wait(30)
+
+    def stop(self):
+        self.release.set()
+
+
+def test_the_watchdog_is_fed_only_while_the_supervisor_beats(tmp_path, monkeypatch):
+    import asyncio
+    import threading
+    from types import SimpleNamespace
+
+    from ssdlite_detect.service.command import _watch
+    from ssdlite_detect.service.supervisor import SourceSupervisor
+
+    receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    receiver.bind(str(tmp_path / "notify"))
+    receiver.settimeout(0.05)
+    # python-systemd's notify() reads NOTIFY_SOCKET from the process environment itself.
+    monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "notify"))
+    monkeypatch.setenv("WATCHDOG_USEC", "600000")
+    notifier = Notifier()
+    hub = ResultHub("hanging", "cpu", "m")
+    release = threading.Event()
+    supervisor = SourceSupervisor(hub, lambda: _HangingStream(release))
+    supervisor.start()
+
+    def pings_between(start: float, end: float) -> int:
+        count = 0
+        while time.monotonic() < end:
+            try:
+                count += receiver.recv(100) == b"WATCHDOG=1" and time.monotonic() >= start
+            except socket.timeout:
+                pass
+        return count
+
+    async def watch_for(seconds: float):
+        stop = asyncio.Event()
+        asyncio.get_running_loop().call_later(seconds, stop.set)
+        await _watch(SimpleNamespace(duration=None), hub, supervisor, notifier, stop)
+
+    watcher = threading.Thread(target=asyncio.run, args=(watch_for(2.0),))
+    watcher.start()
+    now = time.monotonic()
+    early, late = pings_between(now, now + 0.5), pings_between(now + 1.0, now + 2.0)
+    watcher.join()
+    supervisor.stop()
+    supervisor.join(5)
+    receiver.close()
+    assert hub.stats.frames == 1
+    assert early >= 1   # the result just arrived: the heart beats
+    assert late == 0    # 0.6 s after the last beat, the hang stops the pings: systemd restarts the service
