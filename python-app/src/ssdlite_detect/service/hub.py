@@ -22,7 +22,7 @@ from ..benchmark import percentile
 
 MAX_AGE_S = 1.0           # an item older than this is dropped, never delivered
 STATS_WINDOW = 1000       # results the latency and inference percentiles are computed over
-FPS_WINDOW_S = 3.0        # the frame rate is measured over the last few seconds
+FPS_WINDOW_S = 10.0       # the frame rate is measured over the last seconds (a slow CPU still reads > 0)
 
 STATE_STARTING = "starting"        # before the first frame (model warm-up, source connecting)
 STATE_RUNNING = "running"          # frames flow
