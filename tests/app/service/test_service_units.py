@@ -272,3 +272,19 @@ def test_the_watchdog_is_fed_only_while_the_supervisor_beats(tmp_path, monkeypat
     assert hub.stats.frames == 1
     assert early >= 1   # the result just arrived: the heart beats
     assert late == 0    # 0.6 s after the last beat, the hang stops the pings: systemd restarts the service
+
+
+def test_a_taken_http_port_is_one_line_and_exit_1(capsys, reference):
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    try:
+        code = main(["--model", str(reference / "coco_ssd_mobilenet_v1_raw.tflite"),
+                     "--labels", str(reference / "coco_labels.txt"), "--device", "cpu",
+                     "--source", "testsrc", "--http", str(taken.getsockname()[1])])
+    finally:
+        taken.close()
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if "error:" in line]
+    assert code == 1 and len(errors) == 1 and "Address already in use" in errors[0], err
+    assert "Traceback" not in err

@@ -103,7 +103,8 @@ async def _serve(args, hub, supervisor, mqtt, encoder, notifier, host, port, tok
             try:
                 await site.start()
             except OSError as failure:
-                raise ServiceError(f"--http {host}:{port}: {failure.strerror or failure}") from None
+                reason = os.strerror(failure.errno) if failure.errno else str(failure)  # asyncio's text repeats the address
+                raise ServiceError(f"--http {host}:{port}: {reason}") from None
             bound_port = runner.addresses[0][1]
             note(f"serving http://{host}:{bound_port}/" + ("" if token is None else " (token required)"))
         notifier.ready(f"detecting on {hub.source_name}")
