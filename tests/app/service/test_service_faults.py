@@ -1,4 +1,5 @@
-"""Faults of a running service: the source lost and back without a restart, a real MQTT broker
+"""Faults of a running service: the source lost and back without a restart (a file removed, an
+RTSP server gone and restarted), a real MQTT broker
 down at start, stopped and restarted mid-run (detection never stops), SIGTERM within 3 s
 publishing `offline`, and the sd_notify messages systemd gets (READY, WATCHDOG, STOPPING)."""
 from __future__ import annotations
@@ -157,3 +158,37 @@ def test_mqtts_refuses_a_broker_whose_certificate_is_not_trusted(start_service, 
         assert code == 0 and seconds <= STOP_REQUIREMENT_S
     finally:
         broker.stop()
+
+
+def test_an_rtsp_server_that_goes_away_and_comes_back(start_service):
+    import gi
+
+    gi.require_version("GstRtspServer", "1.0")
+    from gi.repository import GstRtspServer
+
+    from live.conftest import RTSPServer
+    from ssdlite_detect.live import gst as gst_loader
+
+    gst = gst_loader.load()
+    port = free_port()
+    servers = [RTSPServer(gst, port=port)]
+    service = start_service("--source", servers[0].url, "--http", "0", "--connect-timeout", "2")
+    try:
+        wait_for(lambda: service.status()["state"] == "running", 60, "running on the RTSP stream")
+        # The server goes away: its clients are dropped (the media stops) and it stops listening.
+        servers[0].server.client_filter(lambda _server, _client: GstRtspServer.RTSPFilterResult.REMOVE)
+        servers.pop().stop()
+        lost = wait_for(lambda: (lambda s: s if s["state"] == "source-lost" else None)(service.status()), 30,
+                        "source-lost")
+        assert "rtsp://127.0.0.1" in lost["source"]
+        frames = lost["frames"]
+        servers.append(RTSPServer(gst, port=port))  # back on the same address
+        wait_for(lambda: service.status()["state"] == "running" and service.status()["frames"] > frames + 2, 60,
+                 "frames again from the restarted server")
+        assert service.process.poll() is None and service.status()["source_losses"] >= 1
+        code, seconds = service.stop()
+        assert code == 0 and seconds <= STOP_REQUIREMENT_S
+        assert "retrying the source" in service.stderr
+    finally:
+        for server in servers:
+            server.stop()
