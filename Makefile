@@ -31,8 +31,9 @@ setup: $(addprefix env-,$(ENVS)) env-tflite210  ## create every environment (ide
 $(addprefix env-,$(ENVS)): env-%:
 	@scripts/setup-venv.sh $*
 
-# The app env borrows Debian's PyGObject and the live mode's tests use Debian's GStreamer.
-env-app: host-packages
+# The app env borrows Debian's PyGObject, aiohttp, paho-mqtt and python-systemd; the live and
+# service tests use Debian's GStreamer, mosquitto and Chromium; the layer tests systemd-analyze.
+env-app env-layer: host-packages
 
 host-packages:  ## install the Debian packages the environments need (requirements/debian.txt)
 	@scripts/setup-debian.sh

@@ -63,12 +63,22 @@ case $NAME in
 esac
 
 # The live mode's PyGObject is Debian's python3-gi (3.42.2, the board's version, built for CPython
-# 3.11; scripts/setup-debian.sh installs it): linked in, so that no other Debian module leaks in.
+# 3.11), and the service mode's aiohttp 3.8.4, paho-mqtt 1.6.1 and python-systemd 235 are
+# Debian's too (the board's versions; python-systemd would need libsystemd headers to build from
+# PyPI). scripts/setup-debian.sh installs them; each module is linked in by name, so that no other
+# Debian module leaks in.
 if [ "$NAME" = app ]; then
-    debian_gi=/usr/lib/python3/dist-packages/gi
-    [ -d "$debian_gi" ] || fail "no $debian_gi: run scripts/setup-debian.sh (Debian package python3-gi)"
     site=$("$ENV_DIR/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-    ln -sfn "$debian_gi" "$site/gi"
+    # module:Debian package (aiohttp's dependencies included)
+    for entry in gi:python3-gi aiohttp:python3-aiohttp multidict:python3-multidict yarl:python3-yarl \
+        idna:python3-idna async_timeout:python3-async-timeout frozenlist:python3-frozenlist \
+        aiosignal:python3-aiosignal charset_normalizer:python3-charset-normalizer attr:python3-attr \
+        attrs:python3-attr paho:python3-paho-mqtt systemd:python3-systemd; do
+        module=${entry%%:*}
+        debian_module=/usr/lib/python3/dist-packages/$module
+        [ -d "$debian_module" ] || fail "no $debian_module: run scripts/setup-debian.sh (Debian package ${entry#*:})"
+        ln -sfn "$debian_module" "$site/$module"
+    done
 fi
 
 echo "$fingerprint" >"$STAMP"

@@ -27,8 +27,12 @@ SITE = "/usr/lib/python3.11/site-packages"
 STDLIB_PACKAGES = json.loads((Path(__file__).parent / "python3-stdlib-packages.json").read_text())["modules"]
 # Third-party modules the app imports on the board, and the packages that carry them.
 THIRD_PARTY = {"numpy": "python3-numpy", "PIL": "python3-pillow", "tflite_runtime": "tensorflow-lite",
-               "gi": "python3-pygobject"}
+               "gi": "python3-pygobject", "aiohttp": "python3-aiohttp", "paho": "python3-paho-mqtt",
+               "systemd": "python3-systemd",
+               # Standard library, but not in poky's manifest: python3-misc takes what it does not list.
+               "tomllib": "python3-misc"}
 LIVE = APP / "src" / "ssdlite_detect" / "live"  # packaged apart, in python3-ssdlite-detect-live
+SERVICE = APP / "src" / "ssdlite_detect" / "service"  # and in python3-ssdlite-detect-service
 # Host-only alternatives to tflite_runtime, imported only when it is missing.
 HOST_ONLY = {"ai_edge_litert", "tensorflow"}
 ACCELERATORS = {
@@ -37,9 +41,12 @@ ACCELERATORS = {
 }
 
 
-def app_sources(live: bool = False):
-    """The app's modules outside the live mode, or (live=True) those of the live mode."""
-    return sorted(p for p in (APP / "src").rglob("*.py") if (LIVE in p.parents) == live)
+def app_sources(part: str = "main"):
+    """The app's modules of one package: "main" (neither live nor service), "live" or "service"."""
+    def part_of(path: Path) -> str:
+        return "live" if LIVE in path.parents else "service" if SERVICE in path.parents else "main"
+
+    return sorted(p for p in (APP / "src").rglob("*.py") if part_of(p) == part)
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +106,7 @@ def test_install_tree_and_modes(built, machine):
 
 @pytest.mark.skipif(not (APP / "pyproject.toml").exists(), reason="python-app/ not present")
 @pytest.mark.parametrize("machine", ["imx93evk", "imx8mpevk"])
-def test_the_live_mode_is_split_off_and_everything_else_is_in_the_main_package(built, machine):
+def test_the_live_and_service_modes_are_split_off_and_everything_else_is_in_the_main_package(built, machine):
     rd = built[machine]
     packages = split_packages(rd)
     assert packages["<unpackaged>"] == []
@@ -108,8 +115,17 @@ def test_the_live_mode_is_split_off_and_everything_else_is_in_the_main_package(b
     expected_live = {SITE + "/ssdlite_detect/live/" + p.name for p in LIVE.glob("*.py")}
     assert set(live) == expected_live
     assert not any("/live/" in f for f in packages["python3-ssdlite-detect"])
-    assert all(not files for pkg, files in packages.items()
-               if pkg not in ("python3-ssdlite-detect", "python3-ssdlite-detect-live", "<unpackaged>"))
+    service = set(packages["python3-ssdlite-detect-service"])
+    expected_service = {SITE + "/ssdlite_detect/service/" + p.relative_to(SERVICE).as_posix()
+                        for p in SERVICE.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+    assert service == expected_service | {
+        "/lib/systemd/system/ssdlite-detect.service",
+        "/lib/udev/rules.d/70-ssdlite-detect.rules",
+        "/etc/ssdlite-detect/ssdlite-detect.toml",
+    }
+    assert not any("/service/" in f for f in packages["python3-ssdlite-detect"])
+    assert all(not files for pkg, files in packages.items() if pkg not in (
+        "python3-ssdlite-detect", "python3-ssdlite-detect-live", "python3-ssdlite-detect-service", "<unpackaged>"))
 
 
 @pytest.mark.parametrize("machine", ["imx93evk", "imx8mpevk"])
@@ -147,8 +163,8 @@ def test_cpu_only_machine_gets_no_accelerator(common_licenses):
     assert "gstreamer1.0" in live and "imx-gst1.0-plugin" not in live
 
 
-def imported_modules(live: bool = False):
-    """Modules the app (or its live mode) imports: (required, optional). Imports
+def imported_modules(part: str = "main"):
+    """Modules one package of the app imports (see app_sources): (required, optional). Imports
     inside a try whose handler catches ImportError are optional. Names are
     top-level except for the dotted ones the manifest splits (urllib.parse)."""
     required, optional = set(), set()
@@ -200,20 +216,26 @@ def imported_modules(live: bool = False):
                 self.add(node.args[0].value)
             self.generic_visit(node)
 
-    for path in app_sources(live):
+    for path in app_sources(part):
         Visitor().visit(ast.parse(path.read_text(), str(path)))
     own = {"ssdlite_detect", "__future__"}
     return required - own, optional - own - required
 
 
 @pytest.mark.skipif(not (APP / "src").exists(), reason="python-app/ not present")
-@pytest.mark.parametrize("package, live", [("python3-ssdlite-detect", False), ("python3-ssdlite-detect-live", True)])
-def test_rdepends_cover_every_import(common_licenses, package, live):
+@pytest.mark.parametrize("part", ["main", "live", "service"])
+def test_rdepends_cover_every_import(common_licenses, part):
     rd = parse_recipe(APP_RECIPE, "imx93evk", common_licenses)
+    package = "python3-ssdlite-detect" + ("" if part == "main" else "-" + part)
     rdepends = set(rd.getVar("RDEPENDS:" + package).split())
-    if live:  # the live package runs on top of the main one
-        rdepends |= set(rd.getVar("RDEPENDS:python3-ssdlite-detect").split())
-    required, optional = imported_modules(live)
+    # The live package runs on top of the main one, the service on top of the live one.
+    below = {"main": [], "live": ["python3-ssdlite-detect"],
+             "service": ["python3-ssdlite-detect-live", "python3-ssdlite-detect"]}[part]
+    if below:
+        assert below[0] in rdepends
+    for lower in below:
+        rdepends |= set(rd.getVar("RDEPENDS:" + lower).split())
+    required, optional = imported_modules(part)
     unknown = sorted(m for m in required if m not in STDLIB_PACKAGES and m not in THIRD_PARTY)
     assert unknown == [], "map these imports to a package in the test and the recipe"
     needed = {THIRD_PARTY.get(m) or "python3-" + STDLIB_PACKAGES[m] for m in required}
@@ -223,14 +245,16 @@ def test_rdepends_cover_every_import(common_licenses, package, live):
             assert (THIRD_PARTY.get(module) or "python3-" + STDLIB_PACKAGES[module]) in rdepends, module
     # tflite_runtime is loaded on the board whichever way the app imports it.
     assert "tensorflow-lite" in rdepends
-    assert ("python3-pygobject" in rdepends) == live
+    assert ("python3-pygobject" in rdepends) == (part != "main")
+    assert ("python3-aiohttp" in rdepends) == (part == "service")
 
 
 def test_rebuilds_when_sources_change(common_licenses):
     rd = parse_recipe(APP_RECIPE, "imx93evk", common_licenses)
     # The local fetcher checksums the whole folder found through FILESPATH; the
     # folder is python-app/ of this repository.
-    assert rd.getVar("SRC_URI").split() == ["file://python-app"]
+    # (the service's unit, configuration and udev rule come from files/ beside the recipe)
+    assert rd.getVar("SRC_URI").split()[0] == "file://python-app"
     import bb.fetch2
 
     fetcher = bb.fetch2.Fetch(["file://python-app"], rd)

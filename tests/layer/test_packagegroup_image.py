@@ -18,18 +18,23 @@ def test_packagegroup_per_soc(machine, common_licenses):
     rd = parse_recipe(PACKAGEGROUP_RECIPE, machine, common_licenses)
     assert rd.getVar("PACKAGES").split() == ["packagegroup-ssdlite"]
     rdepends = set(rd.getVar("RDEPENDS:packagegroup-ssdlite").split())
-    # The live mode is in by default.
-    assert rdepends == {"python3-ssdlite-detect", "python3-ssdlite-detect-live"} | EXPECTED_MODELS[machine]
+    # The live and service modes are in by default (the service's unit installed disabled).
+    assert rdepends == {"python3-ssdlite-detect", "python3-ssdlite-detect-live",
+                        "python3-ssdlite-detect-service"} | EXPECTED_MODELS[machine]
     # Machine-specific content: never allarch.
     assert rd.getVar("PACKAGE_ARCH") == machine
 
 
 @pytest.mark.parametrize("machine", sorted(EXPECTED_MODELS))
 def test_a_stills_only_product_leaves_the_live_mode_out(machine, common_licenses):
-    """One documented line in local.conf: SSDLITE_LIVE_PACKAGES = "" (GStreamer stays out)."""
-    rd = parse_recipe(PACKAGEGROUP_RECIPE, machine, common_licenses, {"SSDLITE_LIVE_PACKAGES": ""})
+    """Documented lines in local.conf: SSDLITE_LIVE_PACKAGES = "" and SSDLITE_SERVICE_PACKAGES = ""
+    (GStreamer, aiohttp and paho-mqtt stay out)."""
+    rd = parse_recipe(PACKAGEGROUP_RECIPE, machine, common_licenses,
+                      {"SSDLITE_LIVE_PACKAGES": "", "SSDLITE_SERVICE_PACKAGES": ""})
     rdepends = set(rd.getVar("RDEPENDS:packagegroup-ssdlite").split())
     assert rdepends == {"python3-ssdlite-detect"} | EXPECTED_MODELS[machine]
+    no_service = parse_recipe(PACKAGEGROUP_RECIPE, machine, common_licenses, {"SSDLITE_SERVICE_PACKAGES": ""})
+    assert "python3-ssdlite-detect-service" not in no_service.getVar("RDEPENDS:packagegroup-ssdlite").split()
 
 
 @pytest.mark.parametrize("machine", sorted(EXPECTED_MODELS))

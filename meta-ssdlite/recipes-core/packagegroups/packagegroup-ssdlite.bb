@@ -13,6 +13,7 @@ inherit packagegroup
 RDEPENDS:${PN} = " \
     ${SSDLITE_LIVE_PACKAGES} \
     ${SSDLITE_NPU_MODEL} \
+    ${SSDLITE_SERVICE_PACKAGES} \
     python3-ssdlite-detect \
     ssdlite-mobilenetv2-int8 \
 "
@@ -21,6 +22,11 @@ RDEPENDS:${PN} = " \
 # still-images-only product drops it with SSDLITE_LIVE_PACKAGES = "" in its
 # local.conf or distro configuration.
 SSDLITE_LIVE_PACKAGES ??= "python3-ssdlite-detect-live"
+
+# The service mode (ssdlite-detect.service, installed disabled: the live web
+# view, the HTTP API, MQTT; it pulls in the live mode). Dropped with
+# SSDLITE_SERVICE_PACKAGES = ""; a still-images-only product empties both.
+SSDLITE_SERVICE_PACKAGES ??= "python3-ssdlite-detect-service"
 
 # The int8 model runs everywhere (CPU, and the 8M Plus NPU through the VX
 # delegate); the i.MX 93 also gets the Ethos-U65 build of it and keeps the

@@ -3,7 +3,8 @@
 SUMMARY = "SSDLite MobileNetV2 object detector for i.MX (CPU, VX and Ethos-U delegates)"
 DESCRIPTION = "ssdlite_detect, a Python library and the ssdlite-detect command \
 that detect COCO objects in images (and, with the -live package, in cameras, \
-video files and RTSP streams) with TensorFlow Lite: on the CPU, on the \
+video files and RTSP streams; with the -service package, as a systemd service \
+with a live web view, an HTTP API and MQTT) with TensorFlow Lite: on the CPU, on the \
 i.MX 8M Plus NPU through the VX delegate, or on the i.MX 93 Ethos-U65 through \
 the Ethos-U delegate. Models come from ssdlite-mobilenetv2."
 SECTION = "ml"
@@ -18,13 +19,18 @@ LIC_FILES_CHKSUM = "file://${COMMON_LICENSE_DIR}/MIT;md5=0835ade698e0bcf8506ecda
 # outside the layer by design, hence FILESEXTRAPATHS in a recipe.
 # nooelint: oelint.vars.fileextrapaths,oelint.vars.outofcontext
 FILESEXTRAPATHS:prepend := "${SSDLITE_REPO_DIR}:"
-SRC_URI = "file://python-app"
+SRC_URI = " \
+    file://python-app \
+    file://70-ssdlite-detect.rules \
+    file://ssdlite-detect.service \
+    file://ssdlite-detect.toml \
+"
 
 S = "${WORKDIR}/python-app"
 
 # setuptools.build_meta from python3-setuptools-native 67.6, wheel built and
 # installed offline by python_pep517.
-inherit python_setuptools_build_meta
+inherit python_setuptools_build_meta systemd useradd
 
 # The folder is copied from a developer's checkout: drop setuptools' build/ and
 # egg-info left by host-side builds, which would otherwise put stale modules
@@ -40,8 +46,38 @@ PACKAGE_ARCH = "${MACHINE_ARCH}"
 # own package, so that a still-images-only product leaves GStreamer out: the
 # ssdlite_detect.live modules and everything they need at run time.
 # packagegroup-ssdlite installs it unless SSDLITE_LIVE_PACKAGES is emptied.
-PACKAGES =+ "${PN}-live"
+PACKAGES =+ "${PN}-live ${PN}-service"
 FILES:${PN}-live += "${PYTHON_SITEPACKAGES_DIR}/ssdlite_detect/live"
+
+# The service mode (ssdlite-detect.service: the detector at boot on the camera,
+# a live web view, an HTTP API, MQTT) is its own package too, so that images
+# without it carry no aiohttp or paho-mqtt. packagegroup-ssdlite installs it
+# unless SSDLITE_SERVICE_PACKAGES is emptied; the unit is installed disabled.
+FILES:${PN}-service += "${PYTHON_SITEPACKAGES_DIR}/ssdlite_detect/service \
+    ${nonarch_base_libdir}/udev/rules.d/70-ssdlite-detect.rules \
+    ${sysconfdir}/ssdlite-detect \
+    ${systemd_system_unitdir}/ssdlite-detect.service \
+"
+CONFFILES:${PN}-service = "${sysconfdir}/ssdlite-detect/ssdlite-detect.toml"
+
+# An OEM starts the service at boot with one line in local.conf:
+#   SSDLITE_SERVICE_AUTO_ENABLE = "enable"
+# and points it at its source with another:
+#   SSDLITE_SERVICE_SOURCE = "rtsp://192.168.1.20/stream"
+# (any SOURCE of `ssdlite-detect --source`; every other setting: a bbappend
+# that installs its own ssdlite-detect.toml).
+SSDLITE_SERVICE_AUTO_ENABLE ??= "disable"
+SSDLITE_SERVICE_SOURCE ??= "camera"
+SYSTEMD_PACKAGES = "${PN}-service"
+SYSTEMD_SERVICE:${PN}-service = "ssdlite-detect.service"
+SYSTEMD_AUTO_ENABLE:${PN}-service = "${SSDLITE_SERVICE_AUTO_ENABLE}"
+
+# A system user of its own, with the video group for the camera, NPU, 2D
+# scaler and dma-heap nodes (70-ssdlite-detect.rules gives that group the
+# nodes the BSP leaves to root).
+USERADD_PACKAGES = "${PN}-service"
+USERADD_PARAM:${PN}-service = "--system --no-create-home --home-dir /nonexistent \
+    --shell /sbin/nologin --user-group --groups video ssdlite-detect"
 
 # The VX delegate compiles the graph for the i.MX 8M Plus NPU on the first
 # inference (seconds); the app keeps the compiled graph here so that later runs
@@ -110,6 +146,27 @@ RDEPENDS:${PN}-live = " \
     python3-threading \
 "
 
+# The service mode: aiohttp 3.8.4, paho-mqtt 1.6.1 and python-systemd 235
+# (sd_notify) from meta-python, on top of the live mode; standard library:
+# asyncio, hmac (python3-netclient), ipaddress and socket (python3-io),
+# dataclasses (python3-profile), json, statistics, and tomllib, which poky's
+# manifest does not list, so it lands in python3-misc. tests/layer checks the
+# Python imports against this list.
+RDEPENDS:${PN}-service = " \
+    ${PN}-live \
+    python3-aiohttp \
+    python3-asyncio \
+    python3-core \
+    python3-io \
+    python3-json \
+    python3-misc \
+    python3-netclient \
+    python3-paho-mqtt \
+    python3-profile \
+    python3-statistics \
+    python3-systemd \
+"
+
 # NXP's 2D scalers, VPU decoder and encoder (imxvideoconvert_pxp on i.MX 93;
 # imxvideoconvert_g2d, vpudec and vpuenc_h264 on i.MX 8M Plus).
 SSDLITE_VIDEO_RDEPENDS = ""
@@ -128,4 +185,20 @@ SSDLITE_ACCELERATOR_RDEPENDS:mx8mp-nxp-bsp = "tensorflow-lite-vx-delegate"
 
 do_install:append() {
     install -d -m 0755 ${D}${localstatedir}/cache/ssdlite-detect
+    install -d -m 0755 ${D}${systemd_system_unitdir} ${D}${sysconfdir}/ssdlite-detect \
+        ${D}${nonarch_base_libdir}/udev/rules.d
+    install -m 0644 ${WORKDIR}/ssdlite-detect.service ${D}${systemd_system_unitdir}/
+    install -m 0644 ${WORKDIR}/70-ssdlite-detect.rules ${D}${nonarch_base_libdir}/udev/rules.d/
+    install -m 0644 ${WORKDIR}/ssdlite-detect.toml ${D}${sysconfdir}/ssdlite-detect/
+    # The source goes into a TOML string through sed: refuse the few characters
+    # that would break either (and a single quote, which breaks this very
+    # script), with the way around them.
+    case '${SSDLITE_SERVICE_SOURCE}' in
+    '' | *'"'* | *'\'* | *'|'* | *'&'*)
+        bbfatal 'SSDLITE_SERVICE_SOURCE: give a SOURCE without quotes, backslashes, | or & (or install your own ssdlite-detect.toml from a bbappend)'
+        ;;
+    esac
+    sed -i -e 's|^source = .*|source = "${SSDLITE_SERVICE_SOURCE}"|' \
+        ${D}${sysconfdir}/ssdlite-detect/ssdlite-detect.toml
 }
+

@@ -38,6 +38,15 @@ def _size(text: str) -> Tuple[int, int]:
     return int(width), int(height)
 
 
+def _http_address(text: str) -> Tuple[str, int]:
+    """[HOST:]PORT -> (host, port); the host defaults to 127.0.0.1, port 0 picks a free one."""
+    host, separator, port = text.rpartition(":")
+    host = host.strip("[]") if separator else "127.0.0.1"  # [::1]:8080 for IPv6
+    if not port.isdigit() or int(port) > 65535 or not host:
+        raise argparse.ArgumentTypeError(f"expected [HOST:]PORT such as 8080 or 0.0.0.0:8080, not {text}")
+    return host, int(port)
+
+
 def _fraction(text: str) -> float:
     value = float(text)
     if not 0.0 <= value <= 1.0:
@@ -84,6 +93,19 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument("--source-fps", type=_positive_int, metavar="N", help="cameras and testsrc: frame rate to capture")
     live.add_argument("--connect-timeout", type=_positive_float, default=10.0, metavar="SECONDS",
                       help="give up on a source that sends no frame within SECONDS (default 10)")
+    service = parser.add_argument_group(
+        "service (with --source: keep running and serve the results; see README: service mode)")
+    service.add_argument("--http", type=_http_address, metavar="[HOST:]PORT",
+                         help="serve the live view and the HTTP API (default host 127.0.0.1)")
+    service.add_argument("--mqtt", metavar="URL",
+                         help="publish results to mqtt://[user:password@]host[:port]/prefix (mqtts:// for TLS)")
+    service.add_argument("--config", metavar="FILE",
+                         help="TOML file of settings named like these long options (the command line wins)")
+    service.add_argument("--http-token-file", metavar="FILE",
+                         help="clients must present the token in FILE (Bearer header, or log in at /login); "
+                         "needed to listen beyond 127.0.0.1")
+    service.add_argument("--http-unauthenticated", action="store_true",
+                         help="listen beyond 127.0.0.1 without a token: anyone who can reach it sees the video")
     out = parser.add_argument_group("output")
     out.add_argument("--json", action="store_true", help="print one JSON object per image or frame (JSON Lines)")
     out.add_argument("--output", metavar="DIR|FILE",
@@ -169,6 +191,17 @@ def run(args) -> int:
         class_ids = class_ids_for_names(detector.labels, names)
         detector.config = dataclasses.replace(config, class_ids=class_ids)
 
+    if args.source and (args.http or args.mqtt):
+        try:
+            from .service.command import run_service
+        except ImportError as missing:
+            from .errors import ServiceUnavailableError
+
+            raise ServiceUnavailableError(
+                f"the service mode needs aiohttp and paho-mqtt ({missing}): install python3-ssdlite-detect-service"
+            ) from None
+        return run_service(args, detector, args.source_spec, _note, _error)
+
     if args.source:
         from .live.command import run_live
 
@@ -232,13 +265,20 @@ def _check_mode(parser: argparse.ArgumentParser, args) -> None:
         ("--frames", args.frames), ("--duration", args.duration), ("--realtime", args.realtime),
         ("--source-size", args.source_size), ("--source-fps", args.source_fps),
     ) if value]
+    service_only = [option for option, value in (
+        ("--http", args.http), ("--mqtt", args.mqtt), ("--http-token-file", args.http_token_file),
+        ("--http-unauthenticated", args.http_unauthenticated),
+    ) if value]
     args.source_spec = None
+    args.mqtt_target = None
     if args.source is None:
         if not args.paths:
             parser.error("give image paths, or --source for live video")
-        if live_only:
-            parser.error(f"{live_only[0]} needs --source")
+        if live_only or service_only:
+            parser.error(f"{(live_only + service_only)[0]} needs --source")
         return
+    if args.http or args.mqtt:
+        _check_service(parser, args)
     if args.paths:
         parser.error("give either image paths or --source, not both")
     if args.benchmark:
@@ -251,9 +291,44 @@ def _check_mode(parser: argparse.ArgumentParser, args) -> None:
         parser.error(str(error))
 
 
+def _check_service(parser: argparse.ArgumentParser, args) -> None:
+    from .service.auth import AuthConfigError, required_token
+    from .service.mqtt import MqttUrlError, parse_mqtt_url
+
+    if args.json or args.output:
+        parser.error(f"{'--json' if args.json else '--output'} is for the terminal; the service serves "
+                     "results on its HTTP API and MQTT")
+    if (args.http_token_file or args.http_unauthenticated) and not args.http:
+        parser.error("--http-token-file and --http-unauthenticated need --http")
+    if args.http:
+        try:  # the token file itself is read when the service starts
+            required_token(args.http[0], args.http_token_file, args.http_unauthenticated)
+        except AuthConfigError as error:
+            parser.error(str(error))
+    if args.mqtt:
+        try:
+            args.mqtt_target = parse_mqtt_url(args.mqtt)
+        except MqttUrlError as error:
+            parser.error(str(error))
+
+
+def _parse(parser: argparse.ArgumentParser, argv: Optional[List[str]]):
+    """The arguments, over the settings of --config FILE when one is given."""
+    args = parser.parse_intermixed_args(argv)
+    if args.config:
+        from .service.config import ConfigError, apply_config
+
+        try:
+            apply_config(parser, args.config)
+        except ConfigError as error:
+            parser.error(str(error))
+        args = parser.parse_intermixed_args(argv)
+    return args
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
-    args = parser.parse_intermixed_args(argv)
+    args = _parse(parser, argv)
     _check_mode(parser, args)
     try:
         return run(args)

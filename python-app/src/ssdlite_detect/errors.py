@@ -58,3 +58,9 @@ class OutputError(DetectError):
     """An output (an annotated video file) cannot be written or finished."""
 
     exit_code = 1
+
+
+class ServiceUnavailableError(DetectError):
+    """aiohttp or paho-mqtt (the service mode's packages) are not installed."""
+
+    exit_code = 4

@@ -82,7 +82,8 @@ class RTSPServer:
     """A real RTSP server (gst-rtsp-server) on 127.0.0.1, serving MJPEG over RTP at /test."""
 
     def __init__(self, gst, launch: str = "( videotestsrc is-live=true ! video/x-raw,width=320,height=240,"
-                                          "framerate=30/1,format=I420 ! jpegenc ! rtpjpegpay name=pay0 pt=26 )"):
+                                          "framerate=30/1,format=I420 ! jpegenc ! rtpjpegpay name=pay0 pt=26 )",
+                 port: int = 0):
         import threading
 
         import gi
@@ -93,7 +94,7 @@ class RTSPServer:
         GLib = gst.GLib
         self.server = GstRtspServer.RTSPServer()
         self.server.set_address("127.0.0.1")
-        self.server.set_service("0")  # any free port
+        self.server.set_service(str(port))  # 0: any free port
         factory = GstRtspServer.RTSPMediaFactory()
         factory.set_launch(launch)
         factory.set_shared(True)

@@ -16,7 +16,7 @@ from ssdlite_detect.live.elements import SOFTWARE_CHAIN
 from ssdlite_detect.live.pipeline import parse_source
 from ssdlite_detect.live.source import EndOfStream, VideoSource, explain_error
 
-from live_media import encode_clip
+from live_media import encode_clip, frames_of
 
 
 def open_source(text, model_size=(300, 300), **options):
@@ -166,8 +166,6 @@ def test_truncated_file_reports_the_frames_before_the_damage(raw_mkv, tmp_path):
 
 
 def test_corrupt_frame_part_way_reports_the_frames_before_it(gst, still_frames, tmp_path):
-    from live_media import frames_of
-
     clip = encode_clip(gst, frames_of(still_frames), tmp_path / "png.mov", "pngenc ! qtmux")
     data = bytearray(clip.read_bytes())
     middle = len(data) // 2

@@ -1,0 +1,62 @@
+"""The annotated JPEG frames of the live view (`/stream.mjpeg`), encoded in a thread of their own.
+
+Drawing (draw.annotate, the still-image code) and JPEG encoding cost tens of milliseconds per
+frame on the board's Cortex-A cores, so they never run on the detection path: this thread takes
+only the newest result (a one-item dropping subscription) and only while someone watches.
+"""
+from __future__ import annotations
+
+import io
+import threading
+from typing import Optional
+
+from PIL import Image
+
+from ..draw import annotate
+from .hub import ResultHub, ThreadSubscription
+
+MAX_WIDTH = 960       # a phone's screen; fewer bytes per frame over Wi-Fi
+JPEG_QUALITY = 80
+
+
+def encode_annotated(result, frame) -> Optional[bytes]:
+    """JPEG bytes of the frame with its detections drawn; None when the source delivered no
+    full-size frame for this result (the display branch dropped it)."""
+    if frame.display is None:
+        return None
+    image = annotate(Image.fromarray(frame.display), result.detections)
+    if image.width > MAX_WIDTH:
+        image = image.resize((MAX_WIDTH, round(image.height * MAX_WIDTH / image.width)), Image.BILINEAR)
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=JPEG_QUALITY)
+    return buffer.getvalue()
+
+
+class AnnotatedFrameEncoder:
+    """Publishes annotated JPEG frames to `hub.jpegs` while it has subscribers."""
+
+    def __init__(self, hub: ResultHub):
+        self.hub = hub
+        self.encoded = 0
+        self._stop = threading.Event()
+        self._subscription = ThreadSubscription(size=1)
+        self._thread = threading.Thread(target=self._run, name="ssdlite-jpeg", daemon=True)
+
+    def start(self) -> None:
+        self.hub.results.subscribe(self._subscription)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.hub.results.unsubscribe(self._subscription)
+        self._thread.join(timeout=2.0)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            item = self._subscription.get(timeout=0.5)
+            if item is None or self.hub.jpegs.subscriber_count == 0:
+                continue
+            jpeg = encode_annotated(*item)
+            if jpeg is not None:
+                self.encoded += 1
+                self.hub.jpegs.publish(jpeg)

@@ -1,0 +1,76 @@
+"""`--config FILE`: a TOML file whose keys are the long options without their dashes' prefix,
+with the same meaning and the same checks (`score-threshold = 0.6`, `http = "0.0.0.0:8080"`).
+
+Values from the file become the parser's defaults, so the command line still wins. The board's
+file is /etc/ssdlite-detect/ssdlite-detect.toml (installed by the layer, documented line by line).
+"""
+from __future__ import annotations
+
+import argparse
+from typing import Dict
+
+from ..errors import DetectError
+
+BOARD_CONFIG = "/etc/ssdlite-detect/ssdlite-detect.toml"
+NOT_IN_FILES = ("config", "help")
+
+
+class ConfigError(DetectError):
+    exit_code = 2
+
+
+def read_toml(path: str) -> dict:
+    try:
+        import tomllib  # Python 3.11+; the board's Python is 3.11
+    except ImportError:
+        raise ConfigError(f"--config {path}: reading TOML needs Python 3.11 or newer (tomllib); "
+                          "give the settings as options instead") from None
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except OSError as error:
+        raise ConfigError(f"--config {path}: {error.strerror}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"--config {path}: not valid TOML: {error}") from None
+
+
+def _long_options(parser: argparse.ArgumentParser) -> Dict[str, argparse.Action]:
+    options = {}
+    for action in parser._actions:  # argparse has no public list of its actions
+        for option in action.option_strings:
+            if option.startswith("--"):
+                options[option[2:]] = action
+    return options
+
+
+def settings_from_table(parser: argparse.ArgumentParser, table: dict, path: str) -> dict:
+    """{dest: value} for the parser's defaults; ConfigError (one line) for an unknown key or a
+    value the option itself would refuse."""
+    options = _long_options(parser)
+    settings = {}
+    for key, value in table.items():
+        action = options.get(key)
+        if action is None or key in NOT_IN_FILES:
+            raise ConfigError(f"{path}: unknown setting {key!r} (the settings are the long options, e.g. source, http)")
+        where = f"{path}: {key} = {value!r}"
+        if action.nargs == 0:  # a flag: true or false
+            if not isinstance(value, bool):
+                raise ConfigError(f"{where}: expected true or false")
+            settings[action.dest] = value
+            continue
+        if isinstance(value, (bool, dict, list)):
+            raise ConfigError(f"{where}: expected a string or a number")
+        text = str(value)
+        try:
+            converted = action.type(text) if action.type is not None else text
+        except (argparse.ArgumentTypeError, ValueError) as error:
+            raise ConfigError(f"{where}: {error or 'invalid value'}") from None
+        if action.choices is not None and converted not in action.choices:
+            raise ConfigError(f"{where}: expected one of {', '.join(map(str, action.choices))}")
+        settings[action.dest] = converted
+    return settings
+
+
+def apply_config(parser: argparse.ArgumentParser, path: str) -> None:
+    """Makes the file's settings the parser's defaults."""
+    parser.set_defaults(**settings_from_table(parser, read_toml(path), path))

@@ -1,0 +1,169 @@
+"""MQTT output (paho-mqtt 1.6.1, the board's): each result to `<prefix>/detections` (QoS 0, the
+`--json` shape), the service state to a retained `<prefix>/status` (QoS 1) with the last will
+`offline`, so a subscriber always knows whether the detector is up.
+
+    --mqtt mqtt://[user:password@]host[:port]/prefix     (port 1883)
+    --mqtt mqtts://[user:password@]host[:port]/prefix    (TLS with the system's CAs, port 8883)
+
+A broker that is down at start or goes away never stops detection: paho's network thread
+reconnects with a backoff (RECONNECT_MIN_S doubling to RECONNECT_MAX_S), and results published
+meanwhile are counted as unsent instead of piling up. Results reach paho through this output's
+own bounded dropping subscription and thread, so a slow broker slows only this output.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import urllib.parse
+from dataclasses import dataclass
+from typing import Optional
+
+from ..errors import DetectError
+from .hub import ResultHub, ThreadSubscription
+
+RECONNECT_MIN_S = 1
+RECONNECT_MAX_S = 30
+QUEUE_SIZE = 16            # results this output may lag behind the detector
+PAHO_QUEUE_LIMIT = 64      # messages paho itself may hold while in flight
+OFFLINE_TIMEOUT_S = 1.0    # how long stopping waits for the `offline` status to be delivered
+OFFLINE = "offline"
+
+
+class MqttUrlError(DetectError):
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class MqttTarget:
+    host: str
+    port: int
+    tls: bool
+    prefix: str
+    username: Optional[str] = None
+    password: Optional[str] = None
+
+    @property
+    def detections_topic(self) -> str:
+        return f"{self.prefix}/detections"
+
+    @property
+    def status_topic(self) -> str:
+        return f"{self.prefix}/status"
+
+    def describe(self) -> str:
+        """The URL without the password (for logs)."""
+        scheme = "mqtts" if self.tls else "mqtt"
+        user = f"{self.username}@" if self.username else ""
+        return f"{scheme}://{user}{self.host}:{self.port}/{self.prefix}"
+
+
+def parse_mqtt_url(url: str) -> MqttTarget:
+    """The target of `--mqtt URL`; MqttUrlError (one line) for anything else."""
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme not in ("mqtt", "mqtts"):
+        raise MqttUrlError(f"--mqtt {url}: expected mqtt://[user:password@]host[:port]/prefix (or mqtts://)")
+    try:
+        port = parsed.port
+    except ValueError:
+        raise MqttUrlError(f"--mqtt {url}: the port is not a number in 1-65535") from None
+    if not parsed.hostname:
+        raise MqttUrlError(f"--mqtt {url}: no broker host")
+    prefix = parsed.path.strip("/")
+    if not prefix:
+        raise MqttUrlError(f"--mqtt {url}: give a topic prefix, e.g. mqtt://{parsed.hostname}/camera1")
+    if any(char in prefix for char in "+\0") or "#" in url or parsed.query:
+        raise MqttUrlError(f"--mqtt {url}: the topic prefix may not contain +, # or a query")
+    tls = parsed.scheme == "mqtts"
+    return MqttTarget(
+        host=parsed.hostname, port=port or (8883 if tls else 1883), tls=tls, prefix=prefix,
+        username=urllib.parse.unquote(parsed.username) if parsed.username else None,
+        password=urllib.parse.unquote(parsed.password) if parsed.password else None,
+    )
+
+
+class MqttPublisher:
+    """Publishes the hub's results and state to the broker (see the module doc)."""
+
+    def __init__(self, hub: ResultHub, target: MqttTarget):
+        import paho.mqtt.client as mqtt  # the service package's dependency, loaded only when used
+
+        self._mqtt = mqtt
+        self.hub = hub
+        self.target = target
+        self.published = 0
+        self._unsent = 0
+        self.connected = False
+        self._stop = threading.Event()
+        self._subscription = ThreadSubscription(size=QUEUE_SIZE)
+        self._thread = threading.Thread(target=self._run, name="ssdlite-mqtt", daemon=True)
+        client_id = f"ssdlite-detect-{socket.gethostname()}-{os.getpid()}"
+        self.client = mqtt.Client(client_id=client_id, clean_session=True)
+        if target.username:
+            self.client.username_pw_set(target.username, target.password)
+        if target.tls:
+            self.client.tls_set()  # the system's CA certificates; the broker's name is checked
+        self.client.will_set(target.status_topic, OFFLINE, qos=1, retain=True)
+        self.client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
+        self.client.max_queued_messages_set(PAHO_QUEUE_LIMIT)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+
+    @property
+    def unsent(self) -> int:
+        """Results not sent: broker unreachable, or dropped because this output fell behind."""
+        return self._unsent + self._subscription.dropped
+
+    def _on_connect(self, client, _userdata, _flags, rc) -> None:
+        if rc == 0:
+            self.connected = True
+            self._publish_state(self.hub.state)
+
+    def _on_disconnect(self, _client, _userdata, _rc) -> None:
+        self.connected = False
+
+    def _publish_state(self, state: str) -> None:
+        if self.connected:
+            self.client.publish(self.target.status_topic, state, qos=1, retain=True)
+
+    def start(self) -> None:
+        # connect_async: a broker that is down at start is retried by paho's loop, not an error.
+        self.client.connect_async(self.target.host, self.target.port, keepalive=30)
+        self.client.loop_start()
+        self.hub.on_state(self._publish_state)
+        self.hub.results.subscribe(self._subscription)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            item = self._subscription.get(timeout=0.5)
+            if item is None:
+                continue
+            result, _frame = item
+            if not self.connected:
+                self._unsent += 1
+                continue
+            info = self.client.publish(self.target.detections_topic, json.dumps(result.to_dict()), qos=0)
+            if info.rc == self._mqtt.MQTT_ERR_SUCCESS:
+                self.published += 1
+            else:  # the connection dropped meanwhile, or paho's queue is full
+                self._unsent += 1
+
+    def stop(self) -> None:
+        """Publishes `offline` (retained) and disconnects; bounded by OFFLINE_TIMEOUT_S."""
+        self._stop.set()
+        self.hub.results.unsubscribe(self._subscription)
+        self._thread.join(timeout=1.0)
+        if self.connected:
+            info = self.client.publish(self.target.status_topic, OFFLINE, qos=1, retain=True)
+            try:
+                info.wait_for_publish(timeout=OFFLINE_TIMEOUT_S)
+            except (RuntimeError, ValueError):
+                pass  # the connection went while stopping: the broker sends the will instead
+        self.client.disconnect()
+        # paho's loop_stop() joins its thread without a timeout, and that thread may be in a
+        # connect() to an unreachable broker: bound the wait (the thread is a daemon).
+        stopper = threading.Thread(target=self.client.loop_stop, name="ssdlite-mqtt-stop", daemon=True)
+        stopper.start()
+        stopper.join(timeout=OFFLINE_TIMEOUT_S)

@@ -1,0 +1,290 @@
+"""The service's pure parts: dropping subscriptions, statistics and health, the token rules, the
+MQTT URL, TOML settings with the options' own checks, the sd_notify datagram, and the command
+line's usage errors (one line, exit 2, before any model loads)."""
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import time
+
+import pytest
+
+from ssdlite_detect.cli import build_parser, main
+from ssdlite_detect.service.auth import AuthConfigError, read_token_file, required_token
+from ssdlite_detect.service.config import ConfigError, settings_from_table
+from ssdlite_detect.service.hub import (STATE_RUNNING, STATE_SOURCE_LOST, Published, ResultHub,
+                                        ThreadSubscription)
+from ssdlite_detect.service.mqtt import MqttUrlError, parse_mqtt_url
+from ssdlite_detect.service.supervisor import Notifier
+
+
+def test_a_full_subscription_drops_its_oldest_and_counts_it():
+    subscription = ThreadSubscription(size=2)
+    for number in range(5):
+        subscription.put(Published(number, time.monotonic()))
+    assert subscription.dropped == 3
+    assert [subscription.get(0.1), subscription.get(0.1), subscription.get(0.05)] == [3, 4, None]
+
+
+def test_items_older_than_the_age_limit_are_never_delivered():
+    subscription = ThreadSubscription(size=4, max_age=1.0)
+    subscription.put(Published("stale", time.monotonic() - 1.5))
+    subscription.put(Published("fresh", time.monotonic()))
+    assert subscription.get(0.1) == "fresh" and subscription.dropped == 1
+
+
+def test_a_closed_subscription_wakes_its_reader():
+    subscription = ThreadSubscription(size=1)
+    subscription.close()
+    start = time.monotonic()
+    assert subscription.get(5.0) is None and time.monotonic() - start < 1.0
+
+
+class _Result:
+    def __init__(self, frame):
+        self.frame = frame
+        self.timing_ms = {"inference": 10.0, "latency": 20.0 + frame}
+
+
+def test_health_follows_frames_and_losses():
+    hub = ResultHub("testsrc", "cpu", "model.tflite")
+    now = time.monotonic()
+    assert hub.healthy(5.0, now)  # starting: the NPU's first compile may take a while
+    hub.publish(_Result(0), None, 0)
+    assert hub.state == STATE_RUNNING and hub.healthy(5.0)
+    assert not hub.healthy(5.0, time.monotonic() + 6)  # running, but no frame for 6 s
+    hub.set_state(STATE_SOURCE_LOST, "gone")
+    assert hub.healthy(5.0) and not hub.healthy(5.0, time.monotonic() + 6)
+    assert hub.source_losses == 1
+    status = hub.status()
+    assert status["frames"] == 1 and status["state"] == "source-lost" and status["message"] == "gone"
+
+
+def test_stats_add_up_over_reconnections():
+    hub = ResultHub("s", "cpu", "m")
+    for frame in range(3):
+        hub.publish(_Result(frame), None, stream_dropped=frame)
+    hub.stats.stream_ended()
+    hub.publish(_Result(0), None, stream_dropped=4)
+    assert hub.stats.frames == 4 and hub.stats.dropped == 2 + 4
+    assert hub.status()["latency_median_ms"] == 20.5  # of 20, 21, 22, 20
+
+
+def test_token_rules():
+    assert required_token("127.0.0.1", None, False) is None
+    assert required_token("::1", None, False) is None
+    assert required_token("localhost", None, False) is None
+    assert required_token("127.0.0.1", "t" * 16, False) == "t" * 16  # a token given is always required
+    assert required_token("0.0.0.0", None, True) is None  # the explicit opt-out
+    for host in ("0.0.0.0", "192.168.1.10", "camera.local"):
+        with pytest.raises(AuthConfigError, match="--http-token-file"):
+            required_token(host, None, False)
+
+
+def test_token_files(tmp_path):
+    good = tmp_path / "good"
+    good.write_text("0123456789abcdef0123\nignored\n")
+    assert read_token_file(str(good)) == "0123456789abcdef0123"
+    short = tmp_path / "short"
+    short.write_text("abc\n")
+    with pytest.raises(AuthConfigError, match="at least 16"):
+        read_token_file(str(short))
+    with pytest.raises(AuthConfigError, match="No such file"):
+        read_token_file(str(tmp_path / "missing"))
+
+
+@pytest.mark.parametrize("url, host, port, tls, prefix, user, password", [
+    ("mqtt://broker/cam1", "broker", 1883, False, "cam1", None, None),
+    ("mqtts://broker.example:8884/site/cam%201", "broker.example", 8884, True, "site/cam%201", None, None),
+    ("mqtts://u%40x:p%3Aw@10.0.0.2/a/", "10.0.0.2", 8883, True, "a", "u@x", "p:w"),
+])
+def test_mqtt_urls(url, host, port, tls, prefix, user, password):
+    target = parse_mqtt_url(url)
+    assert (target.host, target.port, target.tls, target.prefix, target.username, target.password) == (
+        host, port, tls, prefix, user, password)
+    assert target.status_topic == f"{prefix}/status" and "p:w" not in target.describe()
+
+
+@pytest.mark.parametrize("url, fragment", [
+    ("http://broker/x", "expected mqtt://"), ("mqtt://broker", "topic prefix"), ("mqtt:///x", "no broker host"),
+    ("mqtt://broker:99999/x", "port"), ("mqtt://broker/a/#", "may not contain"),
+])
+def test_bad_mqtt_urls(url, fragment):
+    with pytest.raises(MqttUrlError, match=fragment):
+        parse_mqtt_url(url)
+
+
+def test_toml_settings_use_the_options_names_and_checks():
+    parser = build_parser()
+    settings = settings_from_table(parser, {
+        "source": "camera", "http": "0.0.0.0:8080", "score-threshold": 0.6, "source-size": "1280x720",
+        "http-unauthenticated": True, "device": "npu", "threads": 2,
+    }, "f.toml")
+    assert settings == {"source": "camera", "http": ("0.0.0.0", 8080), "score_threshold": 0.6,
+                        "source_size": (1280, 720), "http_unauthenticated": True, "device": "npu", "threads": 2}
+
+
+@pytest.mark.parametrize("table, fragment", [
+    ({"sauce": "camera"}, "unknown setting 'sauce'"),
+    ({"config": "other.toml"}, "unknown setting 'config'"),
+    ({"score-threshold": 1.5}, "must be in [0, 1]"),
+    ({"device": "gpu"}, "expected one of auto, cpu, npu"),
+    ({"realtime": "yes"}, "expected true or false"),
+    ({"http": "host:port"}, "expected [HOST:]PORT"),
+    ({"source": ["a", "b"]}, "expected a string or a number"),
+])
+def test_bad_toml_settings_name_the_file_and_the_key(table, fragment):
+    with pytest.raises(ConfigError) as caught:
+        settings_from_table(build_parser(), table, "f.toml")
+    assert str(caught.value).startswith("f.toml: ") and fragment in str(caught.value)
+
+
+def run_main(capsys, *args):
+    with pytest.raises(SystemExit) as caught:
+        main([str(a) for a in args])
+    return caught.value.code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--http", "8080", "photo.jpg"], "--http needs --source"),
+    (["--mqtt", "mqtt://b/x", "photo.jpg"], "--mqtt needs --source"),
+    (["--source", "testsrc", "--http", "0.0.0.0:8080"], "needs --http-token-file"),
+    (["--source", "testsrc", "--http", "80800"], "expected [HOST:]PORT"),
+    (["--source", "testsrc", "--mqtt", "mqtt://broker"], "topic prefix"),
+    (["--source", "testsrc", "--http", "0", "--json"], "--json is for the terminal"),
+    (["--source", "testsrc", "--mqtt", "mqtt://b/x", "--http-unauthenticated"], "need --http"),
+])
+def test_service_usage_errors_are_one_line_exit_2(capsys, args, fragment):
+    code, err = run_main(capsys, *args)
+    lines = [line for line in err.splitlines() if line.startswith("ssdlite-detect: error")]
+    assert code == 2 and len(lines) == 1 and fragment in lines[0], err
+    assert "Traceback" not in err
+
+
+def test_config_file_settings_and_errors(capsys, tmp_path):
+    config = tmp_path / "service.toml"
+    config.write_text('source = "testsrc"\nhttp = "0.0.0.0:8080"\n')
+    code, err = run_main(capsys, "--config", config)
+    assert code == 2 and "needs --http-token-file" in err  # the file's settings were checked like options
+    config.write_text('source = "testsrc"\nhttp = [\n')
+    code, err = run_main(capsys, "--config", config)
+    assert code == 2 and "not valid TOML" in err and "Traceback" not in err
+    code, err = run_main(capsys, "--config", tmp_path / "missing.toml")
+    assert code == 2 and "missing.toml: No such file" in err
+
+
+def test_the_command_line_wins_over_the_file(tmp_path):
+    from ssdlite_detect.cli import _parse
+
+    config = tmp_path / "service.toml"
+    config.write_text('source = "testsrc"\nscore-threshold = 0.7\nhttp = 8080\n')
+    args = _parse(build_parser(), ["--config", str(config), "--score-threshold", "0.3"])
+    assert (args.source, args.score_threshold, args.http) == ("testsrc", 0.3, ("127.0.0.1", 8080))
+
+
+def test_the_board_config_file_parses_to_valid_settings():
+    from pathlib import Path
+
+    board_file = Path(__file__).resolve().parents[3] / "meta-ssdlite/recipes-ml/python3-ssdlite-detect/files/ssdlite-detect.toml"
+    if sys.version_info < (3, 11):
+        pytest.skip("tomllib is Python 3.11")
+    import tomllib
+
+    settings = settings_from_table(build_parser(), tomllib.loads(board_file.read_text()), str(board_file))
+    assert settings["source"] == "camera" and settings["http"] == ("127.0.0.1", 8080)
+
+
+def test_the_notify_socket_protocol_without_python_systemd(tmp_path, monkeypatch):
+    receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    receiver.bind(str(tmp_path / "notify"))
+    receiver.settimeout(2)
+    monkeypatch.setitem(sys.modules, "systemd", None)  # as on a host without python-systemd
+    notifier = Notifier({"NOTIFY_SOCKET": str(tmp_path / "notify"), "WATCHDOG_USEC": "4000000",
+                         "WATCHDOG_PID": str(os.getpid())})
+    assert notifier.enabled and notifier.watchdog_interval == 4.0
+    notifier.ready("detecting")
+    notifier.watchdog()
+    assert receiver.recv(100) == b"READY=1\nSTATUS=detecting" and receiver.recv(100) == b"WATCHDOG=1"
+    receiver.close()
+    assert not Notifier({}).enabled  # not started by systemd: nothing sent
+    assert Notifier({"NOTIFY_SOCKET": "/x", "WATCHDOG_USEC": "1000", "WATCHDOG_PID": "1"}).watchdog_interval is None
+
+
+class _HangingStream:
+    """A stream that delivers one result, then hangs the way a stuck NPU invoke would."""
+
+    def __init__(self, release: "threading.Event"):
+        self.release = release
+        self.stats = type("Stats", (), {"dropped": 0})()
+        self.source = type("Source", (), {"name": "hanging"})()
+
+    def results_with_frames(self):
+        yield _Result(0), None
+        self.release.wait(30)
+
+    def stop(self):
+        self.release.set()
+
+
+def test_the_watchdog_is_fed_only_while_the_supervisor_beats(tmp_path, monkeypatch):
+    import asyncio
+    import threading
+    from types import SimpleNamespace
+
+    from ssdlite_detect.service.command import _watch
+    from ssdlite_detect.service.supervisor import SourceSupervisor
+
+    receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    receiver.bind(str(tmp_path / "notify"))
+    receiver.settimeout(0.05)
+    # python-systemd's notify() reads NOTIFY_SOCKET from the process environment itself.
+    monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "notify"))
+    monkeypatch.setenv("WATCHDOG_USEC", "600000")
+    notifier = Notifier()
+    hub = ResultHub("hanging", "cpu", "m")
+    release = threading.Event()
+    supervisor = SourceSupervisor(hub, lambda: _HangingStream(release))
+    supervisor.start()
+
+    def pings_between(start: float, end: float) -> int:
+        count = 0
+        while time.monotonic() < end:
+            try:
+                count += receiver.recv(100) == b"WATCHDOG=1" and time.monotonic() >= start
+            except socket.timeout:
+                pass
+        return count
+
+    async def watch_for(seconds: float):
+        stop = asyncio.Event()
+        asyncio.get_running_loop().call_later(seconds, stop.set)
+        await _watch(SimpleNamespace(duration=None), hub, supervisor, notifier, stop)
+
+    watcher = threading.Thread(target=asyncio.run, args=(watch_for(2.0),))
+    watcher.start()
+    now = time.monotonic()
+    early, late = pings_between(now, now + 0.5), pings_between(now + 1.0, now + 2.0)
+    watcher.join()
+    supervisor.stop()
+    supervisor.join(5)
+    receiver.close()
+    assert hub.stats.frames == 1
+    assert early >= 1   # the result just arrived: the heart beats
+    assert late == 0    # 0.6 s after the last beat, the hang stops the pings: systemd restarts the service
+
+
+def test_a_taken_http_port_is_one_line_and_exit_1(capsys, reference):
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    try:
+        code = main(["--model", str(reference / "coco_ssd_mobilenet_v1_raw.tflite"),
+                     "--labels", str(reference / "coco_labels.txt"), "--device", "cpu",
+                     "--source", "testsrc", "--http", str(taken.getsockname()[1])])
+    finally:
+        taken.close()
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if "error:" in line]
+    assert code == 1 and len(errors) == 1 and "Address already in use" in errors[0], err
+    assert "Traceback" not in err
