@@ -101,7 +101,17 @@ def test_install_tree_and_modes(built, machine):
             assert mode in (0o644, 0o755), path
             assert mode == 0o755 or not os.path.isdir(dest + path)
     assert not any("not_a_module" in p for p in tree)
-    assert not any("__pycache__" in p or p.endswith(".pyc") for p in tree)
+    # Precompiled at build time by the native python (3.11, the board's), as python_pep517 does,
+    # with checked-hash invalidation (SOURCE_DATE_EPOCH is set in every task).
+    modules = [p for p in expected if p.endswith(".py")]
+    for module in modules:
+        folder, name = os.path.split(module)
+        pyc = "%s/__pycache__/%s.cpython-311.pyc" % (folder, name[:-3])
+        assert tree.get(pyc) == 0o644, pyc
+        with open(dest + pyc, "rb") as compiled:
+            header = compiled.read(16)
+        assert int.from_bytes(header[4:8], "little") == 0b11, pyc  # checked hash
+    assert len([p for p in tree if p.endswith(".pyc")]) == len(modules)
 
 
 @pytest.mark.skipif(not (APP / "pyproject.toml").exists(), reason="python-app/ not present")
