@@ -187,9 +187,8 @@ build_root() {
     local started=$SECONDS entries=()
     mapfile -t entries < <(locked_entries)
     use_private_apt
-    debian_fetch_pinned "$CACHE_DIR/debs" arm64 \
-        "Debian $NAME arm64 packages (if the archive dropped a pinned version: scripts/setup-arm64-root.sh $NAME --lock)" \
-        "${entries[@]}"
+    DEBIAN_FETCH_HINT="if Debian dropped a pinned version: scripts/setup-arm64-root.sh $NAME --lock" \
+        debian_fetch_pinned "$CACHE_DIR/debs" arm64 "Debian $NAME arm64 packages" "${entries[@]}"
 
     BUILD_DIR=$(mktemp -d "$VENV_DIR/.arm64-$NAME.build.XXXXXX")
     chmod 0755 "$BUILD_DIR"

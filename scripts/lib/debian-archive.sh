@@ -78,7 +78,7 @@ debian_deb_file() {
 # debian_fetch_pinned DEBS_DIR DEFAULT_ARCH WHAT ENTRY...
 # Fills DEBS_DIR with the pinned .debs (ENTRY: "PIN SHA256"), downloading only those missing or
 # corrupt through the apt configuration the caller set up with debian_apt_config. WHAT names the
-# packages in messages.
+# packages in messages; DEBIAN_FETCH_HINT, when set, is appended to a failed download's message.
 debian_fetch_pinned() {
     local debs_dir=$1 arch=$2 what=$3 entry pin sha file missing=()
     shift 3
@@ -97,7 +97,7 @@ debian_fetch_pinned() {
     local log=$debs_dir/../apt.log
     debian_update "$log" "$what"
     (cd "$debs_dir" && apt-get -q download "${missing[@]}") >"$log" 2>&1 ||
-        fail "cannot download $what: $(apt_error "$log")"
+        fail "cannot download $what: $(apt_error "$log")${DEBIAN_FETCH_HINT:+ ($DEBIAN_FETCH_HINT)}"
 
     for entry in "$@"; do
         read -r pin sha <<<"$entry"
