@@ -92,6 +92,7 @@ def device_root(request, reference, inputs, tmp_path_factory):
     bundle = make_reference_bundle(reference, vela, cache_dir() / "bundle")
     models_tree, _ = models_install_tree("imx93evk", work / "models", bundle)
     root.install_tree(app_tree)
+    root.app_tree = app_tree
     root.install_tree(models_tree)
     rdepends = app_rd.getVar("RDEPENDS:python3-ssdlite-detect").split()
     fonts = venv_dir() / f"fonts.{name}"

@@ -164,6 +164,20 @@ def test_labels_are_drawn_with_the_layer_font(board_runs, device_root):
         assert annotated == sorted(GOOD_IMAGES)
 
 
+@pytest.mark.parametrize("device_root", ["bookworm"], indirect=True)  # the board's Python, 3.11
+def test_the_precompiled_modules_are_used_as_installed(board_runs, device_root):
+    """python_pep517 precompiles the app at build time (a chroot has no /dev/shm for a parallel
+    compileall, and the board should not compile at first start). Python rewrites a .pyc it
+    finds stale, so unchanged bytes after all the runs mean the installed ones were used."""
+    installed = sorted(device_root.app_tree.rglob("*.pyc"))
+    assert installed
+    for pyc in installed:
+        in_root = device_root.path / pyc.relative_to(device_root.app_tree)
+        assert in_root.read_bytes() == pyc.read_bytes(), in_root
+    package = device_root.host_path(device_root.site_packages) / "ssdlite_detect"
+    assert len(list(package.rglob("*.pyc"))) == len(installed)
+
+
 # The board's package split is that of Python 3.11: the bookworm root's.
 @pytest.mark.parametrize("device_root", ["bookworm"], indirect=True)
 def test_every_imported_module_comes_from_the_rdepends(board_runs, device_root, machine_rdepends):
