@@ -30,9 +30,12 @@ FALLBACK_BACKEND = {"imx93": "ethos-u", "imx8mp": "vx"}
 
 # The raw SSD outputs (box encodings, class scores) the app's Detector gets for each image, as
 # digests: run by the same script on both sides, with the app's own loading and preprocessing.
+# Its first line is what the app sees of the board (differs from x86 by design).
 RAW_OUTPUTS_SCRIPT = """
-import hashlib, json, os, sys
+import hashlib, json, os, platform, sys
 from ssdlite_detect import Detector
+from ssdlite_detect.device import detect_platform
+print(json.dumps({"machine": platform.machine(), "cores": os.cpu_count(), "soc": detect_platform().soc}))
 detector = Detector(sys.argv[1], device="cpu")
 for path in sys.argv[2:]:
     boxes, scores = detector.infer(detector.preprocess(detector.load(path).image))
@@ -126,8 +129,11 @@ def test_a_truncated_image_and_a_missing_delegate_are_one_line_each(board_runs, 
 def test_raw_model_outputs_are_bit_identical_to_x86(board_runs, x86_runs, persona):
     run = board_runs[persona, "raw outputs"]
     assert run.returncode == 0, run.stderr
-    board = [json.loads(line) for line in run.stdout.splitlines()]
-    host = [json.loads(line) for line in x86_runs["raw"].stdout.splitlines()]
+    seen, *board = [json.loads(line) for line in run.stdout.splitlines()]
+    _, *host = [json.loads(line) for line in x86_runs["raw"].stdout.splitlines()]
+    expected = next(p for p in PERSONAS if p.name == persona)
+    # The persona reached the app: SoC from sysfs/device tree, cores (its thread count) from sysfs.
+    assert seen == {"machine": "aarch64", "cores": expected.cores, "soc": persona}
     assert [entry["image"] for entry in board] == list(GOOD_IMAGES)
     assert board == host
 
