@@ -4,7 +4,8 @@ theirs) bring that package into the image.
 The module -> package map is tests/layer's python3-stdlib-packages.json (top-level stdlib
 modules, the data of the static check), completed for what a run really loads (C extension
 modules such as _json, and modules no manifest package claims, which python3-misc takes) by the
-file lists of poky's python3-manifest.json in board-packages.json.
+file lists of poky's python3-manifest.json in board-packages.json; gi.repository.X modules map to
+the package holding X's typelib.
 """
 from __future__ import annotations
 
@@ -35,6 +36,9 @@ def package_of(module: str, path: str, python_version: str) -> Optional[str]:
     """The board package holding `module` (loaded from `path` in the root, "" when built in or
     frozen); None when no board package would (the module comes from elsewhere)."""
     top = module.split(".")[0]
+    if module.startswith("gi.repository."):
+        # A namespace's Python module is made from its typelib, which another package ships.
+        return BOARD_PACKAGES["typelibs"].get(module.split(".")[2])
     if top == APP_MODULE:
         return APP_PACKAGE
     if top in BOARD_PACKAGES["third_party"]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -20,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from device_root import PERSONAS, WORK_IN_ROOT, DeviceRoot  # noqa: E402
 from installed_tree import REPO, app_install_tree, load_conftest, make_reference_bundle, models_install_tree  # noqa: E402
+from rehearsal_inputs import make_inputs  # noqa: E402
 from rehearsal_report import write_report  # noqa: E402
 
 shared = load_conftest(REPO / "tests" / "conftest.py", "ssdlite_tests_shared")
@@ -59,19 +59,7 @@ def x86_python():
 
 @pytest.fixture(scope="session")
 def inputs(reference, x86_python, tmp_path_factory) -> Path:
-    """bus.jpg, a mirrored and a cropped copy (other detections), and a truncated JPEG."""
-    folder = tmp_path_factory.mktemp("inputs")
-    shutil.copyfile(reference / "bus.jpg", folder / "bus.jpg")
-    script = (
-        "import sys\nfrom PIL import Image, ImageOps\n"
-        "bus = Image.open(sys.argv[1]).convert('RGB')\n"
-        "ImageOps.mirror(bus).save(sys.argv[2] + '/mirror.png')\n"
-        "bus.crop((100, 50, 420, 330)).save(sys.argv[2] + '/crop.png')\n"
-    )
-    subprocess.run([str(x86_python("bookworm")), "-c", script, str(reference / "bus.jpg"), str(folder)], check=True)
-    data = (reference / "bus.jpg").read_bytes()
-    (folder / "truncated.jpg").write_bytes(data[: len(data) * 2 // 5])
-    return folder
+    return make_inputs(tmp_path_factory.mktemp("inputs"), reference, x86_python("bookworm"))
 
 
 @pytest.fixture(scope="session", params=sorted(ROOTS))

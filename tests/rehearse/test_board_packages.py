@@ -20,6 +20,10 @@ EXTENSION = ".cpython-311-aarch64-linux-gnu.so"
     ("PIL._imagingft", "/usr/lib/python3/dist-packages/PIL/_imagingft.so", "python3-pillow"),
     ("tflite_runtime", f"{STDLIB}/site-packages/tflite_runtime/__init__.py", "tensorflow-lite"),
     ("ssdlite_detect.cli", f"{STDLIB}/site-packages/ssdlite_detect/cli.py", "python3-ssdlite-detect"),
+    ("gi._gi", "/usr/lib/python3/dist-packages/gi/_gi.cpython-311-aarch64-linux-gnu.so", "python3-pygobject"),
+    ("gi.repository.Gst", "", "gstreamer1.0"),                                # typelib packages
+    ("gi.repository.GstApp", "", "gstreamer1.0-plugins-base"),
+    ("gi.repository.GObject", "", "gobject-introspection"),
 ])
 def test_each_module_maps_to_the_package_that_holds_it_on_the_board(module, path, package):
     assert package_of(module, path, "3.11") == package
