@@ -123,6 +123,8 @@ def test_the_live_and_service_modes_are_split_off_and_everything_else_is_in_the_
     assert "/usr/bin/ssdlite-detect" in packages["python3-ssdlite-detect"]
     live = packages["python3-ssdlite-detect-live"]
     expected_live = {SITE + "/ssdlite_detect/live/" + p.name for p in LIVE.glob("*.py")}
+    # Their precompiled .pyc go with them (FILES names the folder).
+    expected_live |= {SITE + "/ssdlite_detect/live/__pycache__/%s.cpython-311.pyc" % p.stem for p in LIVE.glob("*.py")}
     assert set(live) == expected_live
     assert not any("/live/" in f for f in packages["python3-ssdlite-detect"])
     service = set(packages["python3-ssdlite-detect-service"])

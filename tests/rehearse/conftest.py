@@ -17,7 +17,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from device_root import PERSONAS, WORK_IN_ROOT, DeviceRoot  # noqa: E402
+from device_root import WORK_IN_ROOT, DeviceRoot  # noqa: E402
 from installed_tree import REPO, app_install_tree, load_conftest, make_reference_bundle, models_install_tree  # noqa: E402
 from rehearsal_inputs import make_inputs  # noqa: E402
 from rehearsal_report import write_report  # noqa: E402
@@ -36,6 +36,7 @@ FONT_FILES = {
     # upstream release, kept beside the root by setup-arm64-root.sh.
     "ttf-dejavu-sans": {"/usr/share/fonts/truetype/DejaVuSans.ttf": "DejaVuSans.ttf"},
 }
+
 
 def cache_dir() -> Path:
     return Path(os.environ.get("SSDLITE_CACHE_DIR") or REPO / ".cache") / "rehearse"
@@ -62,8 +63,21 @@ def inputs(reference, x86_python, tmp_path_factory) -> Path:
     return make_inputs(tmp_path_factory.mktemp("inputs"), reference, x86_python("bookworm"))
 
 
+@pytest.fixture(scope="session")
+def reference_bundle(x86_python):
+    """make_reference_bundle(reference, vela): one bundle for the session, the x86 runs' model too."""
+    made = {}
+
+    def bundle(reference: Path, vela: Path) -> Path:
+        if "bundle" not in made:
+            made["bundle"] = make_reference_bundle(reference, vela, x86_python("bookworm"), cache_dir() / "bundle")
+        return made["bundle"]
+
+    return bundle
+
+
 @pytest.fixture(scope="session", params=sorted(ROOTS))
-def device_root(request, reference, inputs, tmp_path_factory):
+def device_root(request, reference, inputs, reference_bundle, tmp_path_factory):
     """The root with what the recipes install (app for imx93evk: the files are the same for every
     machine), the models recipe's tree from a bundle around the reference SSD, the font package
     the app's RDEPENDS name, and the rehearsal's inputs in /tmp/rehearse/inputs."""
@@ -77,11 +91,12 @@ def device_root(request, reference, inputs, tmp_path_factory):
     site = None if python_version == "3.11" else f"${{libdir}}/python{python_version}/site-packages"
     app_tree, app_rd = app_install_tree("imx93evk", work / "app", site)
     vela = _need(venv_dir() / "vela" / "bin" / "vela", "Vela env (make env-vela)")
-    bundle = make_reference_bundle(reference, vela, cache_dir() / "bundle")
+    bundle = reference_bundle(reference, vela)
     models_tree, _ = models_install_tree("imx93evk", work / "models", bundle)
     root.install_tree(app_tree)
     root.app_tree = app_tree
     root.install_tree(models_tree)
+    root.bundle = bundle
     rdepends = app_rd.getVar("RDEPENDS:python3-ssdlite-detect").split()
     fonts = venv_dir() / f"fonts.{name}"
     for package, files in FONT_FILES.items():
@@ -91,8 +106,3 @@ def device_root(request, reference, inputs, tmp_path_factory):
     root.install_tracer()
     shutil.copytree(inputs, root.host_path(f"{WORK_IN_ROOT}/inputs"))
     return root
-
-
-@pytest.fixture(scope="session")
-def personas():
-    return PERSONAS

@@ -10,11 +10,10 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import os
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Optional
 
 REPO = Path(__file__).resolve().parents[2]
 _LAYER_TESTS = REPO / "tests" / "layer"
@@ -78,37 +77,51 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def make_reference_bundle(reference: Path, vela: Path, folder: Path) -> Path:
+# Writes the bundle's model.json with the app's own writer (model-tools uses it too): the COCO
+# defaults, except that this SSD's class output is already a probability (a LOGISTIC op ends the
+# graph: score converter IDENTITY) and its files and licence.
+DESCRIPTION_SCRIPT = """
+import dataclasses, sys
+from ssdlite_detect.model_description import COCO_DEFAULTS, write_description
+path, name = sys.argv[1:]
+write_description(path, dataclasses.replace(
+    COCO_DEFAULTS, name=name, score_converter="IDENTITY",
+    files={"int8": name + "_int8.tflite", "vela": name + "_int8_vela.tflite", "labels": name + "_labels.txt"},
+    license={"spdx": "Apache-2.0", "file": None, "md5": "89aea4e17d99a7cacdbeed46a0096b10"},
+    provenance={"model": "TF1 SSD MobileNet v1 COCO quantized, cut before its post-processing (shared/reference)"}))
+"""
+REFERENCE_BUNDLE_NAME = "coco_ssd_mobilenet_v1"
+
+
+def make_reference_bundle(reference: Path, vela: Path, app_python: Path, folder: Path) -> Path:
     """A model bundle (the layout `ssdlite-tools bundle` writes) around the reference COCO SSD:
     its int8 model is the reference detector, its Vela model that detector compiled by the
     project's Vela for the Ethos-U65 (never run here: there is no NPU). The real SSDLite bundle
-    needs the network (`make bundle`). Cached in `folder` by the reference model's digest."""
+    needs the network (`make bundle`). The Vela compile is cached by the model's digest."""
     model = reference / "coco_ssd_mobilenet_v1_raw.tflite"
-    key = _sha256(model)[:16]
-    manifest_path = folder / "manifest.json"
-    if manifest_path.exists() and json.loads(manifest_path.read_text()).get("source", {}).get("key") == key:
-        return folder
-    if folder.exists():
-        shutil.rmtree(folder)
-    work = folder.with_name(folder.name + ".vela")
-    shutil.rmtree(work, ignore_errors=True)
-    result = subprocess.run(
-        [str(vela), "--accelerator-config", "ethos-u65-256", "--output-dir", str(work), str(model)],
-        capture_output=True, text=True, check=False,
-    )
-    if result.returncode != 0:
-        raise RecipeTaskError(f"vela failed on {model}:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
+    name = REFERENCE_BUNDLE_NAME
+    compiled = folder.parent / f"vela-{_sha256(model)[:16]}.tflite"
+    if not compiled.exists():
+        work = folder.parent / "vela-work"
+        shutil.rmtree(work, ignore_errors=True)
+        result = subprocess.run(
+            [str(vela), "--accelerator-config", "ethos-u65-256", "--output-dir", str(work), str(model)],
+            capture_output=True, text=True, check=False,
+        )
+        if result.returncode != 0:
+            raise RecipeTaskError(f"vela failed on {model}:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
+        shutil.move(str(work / (model.stem + "_vela.tflite")), compiled)
+        shutil.rmtree(work)
+    shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    files: Dict[str, Path] = {
-        "ssdlite_mobilenetv2_coco_int8.tflite": model,
-        "ssdlite_mobilenetv2_coco_int8_vela.tflite": work / (model.stem + "_vela.tflite"),
-        "coco_labels.txt": reference / "coco_labels.txt",
+    shutil.copyfile(model, folder / f"{name}_int8.tflite")
+    shutil.copyfile(compiled, folder / f"{name}_int8_vela.tflite")
+    shutil.copyfile(reference / "coco_labels.txt", folder / f"{name}_labels.txt")
+    subprocess.run([str(app_python), "-c", DESCRIPTION_SCRIPT, str(folder / "model.json"), name], check=True)
+    entries = {
+        path.name: {"sha256": _sha256(path), "size": path.stat().st_size}
+        for path in sorted(folder.iterdir())
     }
-    entries = {}
-    for name, source in files.items():
-        shutil.copyfile(source, folder / name)
-        entries[name] = {"sha256": _sha256(folder / name), "size": os.path.getsize(folder / name)}
-    shutil.rmtree(work)
-    manifest = {"files": entries, "source": {"model": "reference coco_ssd_mobilenet_v1 (rehearsal)", "key": key}}
-    manifest_path.write_text(json.dumps(manifest, indent=2))
+    manifest = {"files": entries, "source": {"model": "reference coco_ssd_mobilenet_v1 (rehearsal)"}}
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return folder

@@ -16,13 +16,14 @@ from pathlib import Path
 import pytest
 
 from device_root import PERSONAS, WORK_IN_ROOT
-from installed_tree import REPO
+from installed_tree import REFERENCE_BUNDLE_NAME, REPO
 from rehearsal_inputs import CLIP_FRAMES
 from rehearsal_report import record_timing
 from board_packages import runtime_closure, unpackaged_imports
 
 APP_BIN = "/usr/bin/ssdlite-detect"
-MODEL_IN_ROOT = "/usr/share/ssdlite-mobilenetv2/ssdlite_mobilenetv2_coco_int8.tflite"
+INT8_MODEL = f"{REFERENCE_BUNDLE_NAME}_int8.tflite"
+MODEL_IN_ROOT = f"/usr/share/ssdlite-mobilenetv2/{INT8_MODEL}"
 INPUTS = f"{WORK_IN_ROOT}/inputs"
 GOOD_IMAGES = ("bus.jpg", "crop.png", "mirror.png")
 LAYER_FONT = "/usr/share/fonts/truetype/DejaVuSans.ttf"
@@ -59,10 +60,6 @@ def _json_lines(text: str) -> dict:
 
 
 TESTSRC_FRAMES = 2
-LIVE_CASES = {
-    "live clip": ["--source", f"{INPUTS}/bus.avi", "--json", "--frames", str(CLIP_FRAMES)],
-    "live testsrc": ["--source", "testsrc", "--json", "--frames", str(TESTSRC_FRAMES)],
-}
 
 
 def _has_gstreamer(device_root) -> bool:
@@ -85,7 +82,7 @@ def board_runs(device_root):
                         *(f"{INPUTS}/{name}" for name in GOOD_IMAGES)],
     }
     if _has_gstreamer(device_root):
-        cases.update({case: [APP_BIN, *arguments] for case, arguments in LIVE_CASES.items()})
+        cases.update({case: [APP_BIN, *arguments] for case, arguments in live_cases(INPUTS).items()})
     runs = {}
     for persona in PERSONAS:
         for case, argv in cases.items():
@@ -95,32 +92,33 @@ def board_runs(device_root):
     return runs
 
 
+def live_cases(inputs: str) -> dict:
+    return {
+        "live clip": ["--source", f"{inputs}/bus.avi", "--json", "--frames", str(CLIP_FRAMES)],
+        "live testsrc": ["--source", "testsrc", "--json", "--frames", str(TESTSRC_FRAMES)],
+    }
+
+
 @pytest.fixture(scope="session")
-def x86_runs(device_root, x86_python, reference, inputs, tmp_path_factory):
-    """The same app on x86 with the same TFLite version, model, labels and images."""
+def x86_runs(device_root, x86_python, inputs, tmp_path_factory):
+    """The same app on x86 with the same TFLite version, model bundle (model, labels, model.json)
+    and inputs."""
     python = str(x86_python(device_root.name))
-    model = str(reference / "coco_ssd_mobilenet_v1_raw.tflite")
+    model = str(device_root.bundle / INT8_MODEL)
     environment = {"PYTHONPATH": str(REPO / "python-app" / "src"), "PATH": "/usr/bin:/bin"}
-    annotated = tmp_path_factory.mktemp("x86-annotated")
-    stills = subprocess.run(
-        [python, "-m", "ssdlite_detect.cli", "--model", model, "--labels", str(reference / "coco_labels.txt"),
-         "--device", "cpu", "--json", "--output", str(annotated), str(inputs)],
-        capture_output=True, text=True, env=environment, check=False,
-    )
-    raw = subprocess.run(
-        [python, "-c", RAW_OUTPUTS_SCRIPT, model, *(str(inputs / name) for name in GOOD_IMAGES)],
-        capture_output=True, text=True, env=environment, check=False,
-    )
-    assert raw.returncode == 0, raw.stderr
-    runs = {"stills": stills, "raw": raw}
+
+    def run(*arguments):
+        return subprocess.run([python, *map(str, arguments)], capture_output=True, text=True, env=environment, check=False)
+
+    cli = ("-m", "ssdlite_detect.cli", "--model", model, "--device", "cpu")
+    runs = {
+        "stills": run(*cli, "--json", "--output", tmp_path_factory.mktemp("x86-annotated"), inputs),
+        "raw": run("-c", RAW_OUTPUTS_SCRIPT, model, *(inputs / name for name in GOOD_IMAGES)),
+    }
+    assert runs["raw"].returncode == 0, runs["raw"].stderr
     if _has_gstreamer(device_root):
-        for case, arguments in LIVE_CASES.items():
-            arguments = [inputs / "bus.avi" if a == f"{INPUTS}/bus.avi" else a for a in arguments]
-            runs[case] = subprocess.run(
-                [python, "-m", "ssdlite_detect.cli", "--model", model, "--labels", str(reference / "coco_labels.txt"),
-                 "--device", "cpu", *map(str, arguments)],
-                capture_output=True, text=True, env=environment, check=False,
-            )
+        for case, arguments in live_cases(str(inputs)).items():
+            runs[case] = run(*cli, *arguments)
     return runs
 
 
@@ -273,12 +271,10 @@ def test_every_module_the_stills_import_comes_from_the_rdepends(board_runs, devi
     assert unpackaged_imports(imported, machine_rdepends(persona.machine), "3.11") == {}
 
 
-@pytest.mark.xfail(strict=True, reason="the app recipe does not RDEPEND on the live mode's stack yet "
-                   "(python3-pygobject, gstreamer1.0, gstreamer1.0-plugins-base): issue 8's recipe part")
 @pytest.mark.parametrize("device_root", ["bookworm"], indirect=True)
 @pytest.mark.parametrize("persona", PERSONAS, ids=lambda p: p.name)
 def test_every_module_the_live_mode_imports_comes_from_the_rdepends(board_runs, device_root, machine_rdepends, persona):
-    imported = _imports_of(board_runs, persona.name, tuple(LIVE_CASES))
+    imported = _imports_of(board_runs, persona.name, tuple(live_cases(INPUTS)))
     assert {"gi", "gi.repository.Gst", "gi.repository.GstApp", "ssdlite_detect.live"} <= set(imported)
     assert unpackaged_imports(imported, machine_rdepends(persona.machine), "3.11") == {}
 
