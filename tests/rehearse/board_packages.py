@@ -95,3 +95,42 @@ def unpackaged_imports(modules: Dict[str, str], rdepends: Iterable[str], python_
         elif package not in closure:
             problems[module] = f"{package}, which RDEPENDS do not bring in"
     return problems
+
+
+# GStreamer plugins. Debian splits them differently from poky: the Debian package that ships a
+# plugin file -> the poky recipe that builds it. poky's gstreamer1.0-plugins-packaging.inc puts
+# each plugin libgstX.so of a plugins recipe in the package RECIPE-X; gstreamer1.0 keeps its own
+# (coreelements, coretracers) in its main package (FILES:${PN} += "${libdir}/gstreamer-1.0/*.so").
+DEBIAN_GSTREAMER_RECIPES = {
+    "libgstreamer1.0-0": "gstreamer1.0",
+    "gstreamer1.0-plugins-base": "gstreamer1.0-plugins-base",
+    "gstreamer1.0-gl": "gstreamer1.0-plugins-base",
+    "gstreamer1.0-x": "gstreamer1.0-plugins-base",
+    "gstreamer1.0-alsa": "gstreamer1.0-plugins-base",
+    "gstreamer1.0-plugins-good": "gstreamer1.0-plugins-good",
+    "gstreamer1.0-plugins-bad": "gstreamer1.0-plugins-bad",
+}
+
+
+def plugin_package(plugin_file: str, debian_owners: Dict[str, str]) -> Optional[str]:
+    """The board package of a loaded plugin file, from the Debian package that shipped it
+    (`debian_owners`: plugin file name -> Debian package); None when no board recipe builds it."""
+    name = plugin_file.rsplit("/", 1)[-1]
+    recipe = DEBIAN_GSTREAMER_RECIPES.get(debian_owners.get(name, ""))
+    if recipe is None or not (name.startswith("libgst") and name.endswith(".so")):
+        return None
+    return recipe if recipe == "gstreamer1.0" else f"{recipe}-{name[len('libgst'):-len('.so')]}"
+
+
+def unpackaged_plugins(plugins: Dict[str, str], rdepends: Iterable[str], debian_owners: Dict[str, str]) -> Dict[str, str]:
+    """Loaded plugins (name -> file) whose board package is not among `rdepends` (plugin packages
+    are named directly: nothing else pulls them in)."""
+    wanted = set(rdepends)
+    problems = {}
+    for plugin, path in sorted(plugins.items()):
+        package = plugin_package(path, debian_owners)
+        if package is None:
+            problems[plugin] = f"{path}: no board recipe builds it"
+        elif package not in wanted:
+            problems[plugin] = f"{package}, which RDEPENDS do not name"
+    return problems

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from board_packages import DEBIAN_GSTREAMER_RECIPES  # noqa: E402
 from device_root import WORK_IN_ROOT, DeviceRoot  # noqa: E402
 from installed_tree import REPO, app_install_tree, load_conftest, make_reference_bundle, models_install_tree  # noqa: E402
 from rehearsal_inputs import make_inputs  # noqa: E402
@@ -106,3 +108,25 @@ def device_root(request, reference, inputs, reference_bundle, tmp_path_factory):
     root.install_tracer()
     shutil.copytree(inputs, root.host_path(f"{WORK_IN_ROOT}/inputs"))
     return root
+
+
+@pytest.fixture(scope="session")
+def gstreamer_plugin_owners():
+    """Plugin file name -> the Debian package of the bookworm root that shipped it, read from the
+    root's pinned .debs (dpkg -x keeps no record of which package a file came from)."""
+    debs = Path(os.environ.get("SSDLITE_CACHE_DIR") or REPO / ".cache") / "arm64-bookworm" / "debs"
+    owners = {}
+    for line in (REPO / "requirements" / "arm64-bookworm.lock").read_text().splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        pin = line.split()[0]
+        name_arch, version = pin.split("=", 1)
+        name, arch = name_arch.split(":")
+        if name not in DEBIAN_GSTREAMER_RECIPES:
+            continue
+        deb = _need(debs / f"{name}_{version.replace(':', '%3a')}_{arch}.deb", f"cached {name} .deb (make rehearse)")
+        listing = subprocess.run(["dpkg-deb", "--contents", str(deb)], capture_output=True, text=True, check=True).stdout
+        for entry in listing.split():
+            if "/gstreamer-1.0/libgst" in entry and entry.endswith(".so"):
+                owners[entry.rsplit("/", 1)[-1]] = name
+    return owners

@@ -90,6 +90,7 @@ class Run:
     stderr: str
     seconds: float
     modules: Dict[str, str] = field(default_factory=dict)  # imported module -> its file ("" if none)
+    plugins: Dict[str, str] = field(default_factory=dict)  # loaded GStreamer plugin -> its file
 
 
 class DeviceRoot:
@@ -217,14 +218,17 @@ class DeviceRoot:
         start = time.monotonic()
         result = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=timeout, check=False)
         seconds = time.monotonic() - start
-        modules = {}
+        modules, plugins = {}, {}
         trace_file = self.host_path(trace)
         if trace_file.exists():
             for line in trace_file.read_text().splitlines():
                 name, _, path = line.partition("\t")
-                modules[name] = path
+                if name.startswith("gst-plugin:"):
+                    plugins[name.split(":", 1)[1]] = path
+                else:
+                    modules[name] = path
             trace_file.unlink()
-        return Run(list(argv), persona.name, result.returncode, result.stdout, result.stderr, seconds, modules)
+        return Run(list(argv), persona.name, result.returncode, result.stdout, result.stderr, seconds, modules, plugins)
 
     def install_tracer(self) -> None:
         self.install_file(TRACER_SOURCE, f"{TRACER_IN_ROOT}/sitecustomize.py")

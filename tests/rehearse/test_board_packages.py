@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from board_packages import package_of, runtime_closure, unpackaged_imports
+from board_packages import package_of, plugin_package, runtime_closure, unpackaged_imports, unpackaged_plugins
 
 STDLIB = "/usr/lib/python3.11"
 EXTENSION = ".cpython-311-aarch64-linux-gnu.so"
@@ -44,3 +44,24 @@ def test_rdepends_of_rdepends_count_but_the_python3_catch_all_does_not():
     fcntl = {"fcntl": f"{STDLIB}/lib-dynload/fcntl{EXTENSION}"}
     assert list(unpackaged_imports(fcntl, ["python3-pillow", "tensorflow-lite"], "3.11")) == ["fcntl"]
     assert unpackaged_imports(fcntl, ["python3-fcntl"], "3.11") == {}
+
+
+GST = "/usr/lib/aarch64-linux-gnu/gstreamer-1.0"
+OWNERS = {"libgstcoreelements.so": "libgstreamer1.0-0", "libgstapp.so": "gstreamer1.0-plugins-base",
+          "libgstjpeg.so": "gstreamer1.0-plugins-good", "libgstopengl.so": "gstreamer1.0-gl"}
+
+
+@pytest.mark.parametrize("plugin_file, package", [
+    (f"{GST}/libgstcoreelements.so", "gstreamer1.0"),
+    (f"{GST}/libgstapp.so", "gstreamer1.0-plugins-base-app"),
+    (f"{GST}/libgstjpeg.so", "gstreamer1.0-plugins-good-jpeg"),
+    (f"{GST}/libgstopengl.so", "gstreamer1.0-plugins-base-opengl"),
+    (f"{GST}/libgstlibav.so", None),  # no Debian package of the root ships it: not mapped
+])
+def test_each_plugin_maps_to_the_package_poky_splits_it_into(plugin_file, package):
+    assert plugin_package(plugin_file, OWNERS) == package
+
+
+def test_a_plugin_whose_package_is_not_named_is_reported():
+    plugins = {"jpeg": f"{GST}/libgstjpeg.so", "app": f"{GST}/libgstapp.so"}
+    assert list(unpackaged_plugins(plugins, ["gstreamer1.0-plugins-base-app"], OWNERS)) == ["jpeg"]

@@ -19,7 +19,7 @@ from device_root import PERSONAS, WORK_IN_ROOT
 from installed_tree import REFERENCE_BUNDLE_NAME, REPO
 from rehearsal_inputs import CLIP_FRAMES
 from rehearsal_report import record_timing
-from board_packages import runtime_closure, unpackaged_imports
+from board_packages import runtime_closure, unpackaged_imports, unpackaged_plugins
 
 APP_BIN = "/usr/bin/ssdlite-detect"
 INT8_MODEL = f"{REFERENCE_BUNDLE_NAME}_int8.tflite"
@@ -277,6 +277,19 @@ def test_every_module_the_live_mode_imports_comes_from_the_rdepends(board_runs, 
     imported = _imports_of(board_runs, persona.name, tuple(live_cases(INPUTS)))
     assert {"gi", "gi.repository.Gst", "gi.repository.GstApp", "ssdlite_detect.live"} <= set(imported)
     assert unpackaged_imports(imported, machine_rdepends(persona.machine), "3.11") == {}
+
+
+@pytest.mark.parametrize("device_root", ["bookworm"], indirect=True)
+@pytest.mark.parametrize("persona", PERSONAS, ids=lambda p: p.name)
+def test_every_gstreamer_plugin_the_live_mode_loads_is_in_the_rdepends(board_runs, device_root, machine_rdepends,
+                                                                     gstreamer_plugin_owners, persona):
+    """The same for GStreamer: each plugin a live run loaded, as the package poky splits it into."""
+    plugins = {}
+    for (name, case), run in board_runs.items():
+        if name == persona.name and case in live_cases(INPUTS):
+            plugins.update(run.plugins)
+    assert {"app", "videotestsrc", "jpeg", "avi"} <= set(plugins)
+    assert unpackaged_plugins(plugins, machine_rdepends(persona.machine), gstreamer_plugin_owners) == {}
 
 
 @pytest.fixture(scope="session")
