@@ -130,6 +130,8 @@ def test_the_live_and_service_modes_are_split_off_and_everything_else_is_in_the_
     service = set(packages["python3-ssdlite-detect-service"])
     expected_service = {SITE + "/ssdlite_detect/service/" + p.relative_to(SERVICE).as_posix()
                         for p in SERVICE.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+    expected_service |= {SITE + "/ssdlite_detect/service/" + p.parent.relative_to(SERVICE).joinpath(
+        "__pycache__", p.stem + ".cpython-311.pyc").as_posix() for p in SERVICE.rglob("*.py") if "__pycache__" not in p.parts}
     assert service == expected_service | {
         "/lib/systemd/system/ssdlite-detect.service",
         "/lib/udev/rules.d/70-ssdlite-detect.rules",
