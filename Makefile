@@ -17,16 +17,18 @@ KAS_FILES := $(KAS_FILES):kas/accept-fsl-eula.yml
 endif
 
 ENVS := app tools vela layer
+# arm64 root filesystems of the device rehearsal (scripts/setup-arm64-root.sh)
+ARM64_ROOTS := bookworm bullseye
 TOOLS := $(VENV)/tools/bin/ssdlite-tools
 
-.PHONY: all setup host-packages $(addprefix env-,$(ENVS)) env-tflite210 bundle evaluate image test test-app test-model-tools test-layer demo benchmark clean help
+.PHONY: all setup host-packages $(addprefix env-,$(ENVS)) env-tflite210 $(addprefix env-arm64-,$(ARM64_ROOTS)) bundle evaluate image test test-app test-model-tools test-layer rehearse demo benchmark clean help
 
 all: bundle image  ## main job: model bundle from the real checkpoint, then the board image
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
 
-setup: $(addprefix env-,$(ENVS)) env-tflite210  ## create every environment (idempotent)
+setup: $(addprefix env-,$(ENVS)) env-tflite210 $(addprefix env-arm64-,$(ARM64_ROOTS))  ## create every environment (idempotent)
 
 $(addprefix env-,$(ENVS)): env-%:
 	@scripts/setup-venv.sh $*
@@ -40,6 +42,9 @@ host-packages:  ## install the Debian packages the environments need (requiremen
 
 env-tflite210:
 	@scripts/setup-tflite210.sh
+
+$(addprefix env-arm64-,$(ARM64_ROOTS)): env-arm64-%:
+	@scripts/setup-arm64-root.sh $*
 
 # --- the main job ------------------------------------------------------------------------------
 bundle: env-tools env-vela env-tflite210  ## fetch -> convert -> vela -> check -> bundle into model-bundle/
@@ -56,7 +61,7 @@ image:  ## board image with kas (i.MX 93 EVK; KAS_FILES=kas.yml:kas/imx8mp.yml f
 	@scripts/build-image.sh $(KAS_FILES)
 
 # --- tests ---------------------------------------------------------------------------------------
-test: test-app test-model-tools test-layer  ## set up the environments and run the whole suite offline
+test: test-app test-model-tools test-layer rehearse  ## set up the environments and run the whole suite offline
 
 test-app: env-app env-tflite210
 	$(VENV)/app/bin/python -m pytest tests/app
@@ -66,6 +71,11 @@ test-model-tools: env-tools env-vela env-tflite210 env-layer  # env-layer: retra
 
 test-layer: env-layer
 	$(VENV)/layer/bin/python -m pytest tests/layer
+
+# The image's app, installed as the recipes install it, on aarch64 (qemu-user in a chroot) as an
+# i.MX 93 and an i.MX 8M Plus, compared with x86. Needs root, or unprivileged user namespaces.
+rehearse: env-layer env-app env-tflite210 env-vela $(addprefix env-arm64-,$(ARM64_ROOTS))  ## device rehearsal: the app on aarch64, compared with x86
+	$(VENV)/layer/bin/python -m pytest tests/rehearse
 
 # --- on this host ----------------------------------------------------------------------------------
 demo: env-app  ## ssdlite-detect on the reference photo with the reference SSD (host CPU)

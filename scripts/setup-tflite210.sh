@@ -49,92 +49,28 @@ readonly BULLSEYE_DEBS=(
     # typelibs (scripts/setup-debian.sh installs them).
     "python3-gi=3.38.0-2 48d4d4413013d4bb044feb6c8d9a470108d59546c09f4630187fda8164b8fda1"
 )
-# The bookworm keyring package also carries the bullseye archive and release keys.
-readonly DEBIAN_KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 
 fail() {
     echo "setup-tflite210: $*" >&2
     exit 1
 }
 
+# shellcheck source=lib/debian-archive.sh
+source "$REPO_ROOT/scripts/lib/debian-archive.sh"
+
 # The env is current when its stamp holds the fingerprint of everything that defines it.
 fingerprint() {
-    cat "$SCRIPT_PATH" "$REQUIREMENTS" | sha256sum | cut -d' ' -f1
+    cat "$SCRIPT_PATH" "$REPO_ROOT/scripts/lib/debian-archive.sh" "$REQUIREMENTS" | sha256sum | cut -d' ' -f1
 }
 
 env_is_current() {
     [[ -x $ENV_DIR/bin/python && -f $STAMP && $(<"$STAMP") == "$(fingerprint)" ]]
 }
 
-# Writes an apt configuration whose every directory is under the cache, so apt reads neither
-# /etc/apt (sources, apt.conf.d hooks, keyrings) nor the system's lists and dpkg status.
-write_apt_config() {
-    local apt_dir=$CACHE_DIR/apt
-    mkdir -p "$apt_dir"/etc/apt.conf.d "$apt_dir"/etc/preferences.d "$apt_dir"/etc/trusted.gpg.d \
-        "$apt_dir"/state/lists/partial "$apt_dir"/cache/archives/partial
-    : >"$apt_dir/state/status"
-    echo "deb [signed-by=$DEBIAN_KEYRING] $DEBIAN_MIRROR bullseye main" >"$apt_dir/etc/sources.list"
-    cat >"$apt_dir/apt.conf" <<EOF
-Dir::Etc "$apt_dir/etc/";
-Dir::Etc::sourceparts "-";
-Dir::State "$apt_dir/state/";
-Dir::State::status "$apt_dir/state/status";
-Dir::Cache "$apt_dir/cache/";
-// The binary caches would add 60 MB; rebuilding them in memory costs about a second.
-Dir::Cache::pkgcache "";
-Dir::Cache::srcpkgcache "";
-Acquire::GzipIndexes "true";
-Acquire::Languages "none";
-Acquire::http::Timeout "20";
-Acquire::Retries "1";
-APT::Architecture "amd64";
-APT::Architectures { "amd64"; };
-// Downloads land in the cache, which apt's unprivileged _apt user may not be allowed to write.
-APT::Sandbox::User "$(id -un)";
-EOF
-    export APT_CONFIG=$apt_dir/apt.conf
-}
-
-# Prints where the cache keeps the .deb of "package=version" $1 (apt-get download's file name).
-deb_file() {
-    echo "$CACHE_DIR/debs/${1%%=*}_${1#*=}_amd64.deb"
-}
-
-# Prints the first error apt logged in $1 (else its first warning), without the "E: " prefix.
-apt_error() {
-    { grep -m 1 '^E: ' "$1" || grep -m 1 '^W: ' "$1" || tail -n 1 "$1"; } | sed 's/^[EW]: //'
-}
-
 # Fills $CACHE_DIR/debs with the pinned .debs, downloading only those missing or corrupt.
 fetch_debs() {
-    local entry pin sha file missing=()
-    mkdir -p "$CACHE_DIR/debs"
-    for entry in "${BULLSEYE_DEBS[@]}"; do
-        read -r pin sha <<<"$entry"
-        file=$(deb_file "$pin")
-        if ! echo "$sha  $file" | sha256sum --check --status 2>/dev/null; then
-            rm -f "$file"
-            missing+=("$pin")
-        fi
-    done
-    ((${#missing[@]})) || return 0
-
-    echo "setup-tflite210: fetching bullseye python3.9 (${#missing[@]} packages) from $DEBIAN_MIRROR"
-    write_apt_config
-    local log=$CACHE_DIR/apt.log host
-    host=$(sed -E 's#^[a-z]+://([^/]+).*#\1#' <<<"$DEBIAN_MIRROR")
-    # --error-on=any: without it apt-get update exits 0 when it could not fetch an index.
-    apt-get -q --error-on=any update >"$log" 2>&1 ||
-        fail "cannot reach the Debian archive ($host) to fetch bullseye python3.9:" \
-            "$(apt_error "$log")"
-    (cd "$CACHE_DIR/debs" && apt-get -q download "${missing[@]}") >"$log" 2>&1 ||
-        fail "cannot download bullseye python3.9 packages from $host: $(apt_error "$log")"
-
-    for entry in "${BULLSEYE_DEBS[@]}"; do
-        read -r pin sha <<<"$entry"
-        echo "$sha  $(deb_file "$pin")"
-    done | sha256sum --check --quiet ||
-        fail "downloaded .debs do not match the sha256 pinned in $SCRIPT_PATH"
+    debian_apt_config "$CACHE_DIR/apt" amd64 "$DEBIAN_MIRROR bullseye main"
+    debian_fetch_pinned "$CACHE_DIR/debs" amd64 "bullseye python3.9 packages" "${BULLSEYE_DEBS[@]}"
 }
 
 # Prints the most telling line of pip's log $1: a connection failure if any, else its first error.
@@ -239,7 +175,6 @@ main() {
     for tool in apt-get dpkg python3 sha256sum flock; do
         command -v "$tool" >/dev/null || fail "needs '$tool', which is not on PATH"
     done
-    [[ -f $DEBIAN_KEYRING ]] || fail "needs $DEBIAN_KEYRING (package debian-archive-keyring)"
 
     # Parallel callers (make -j) wait for one build, then take the fast path.
     mkdir -p "$CACHE_DIR" "$VENV_DIR"
@@ -256,11 +191,7 @@ main() {
     trap 'rm -rf "$BUILD_DIR"' EXIT
 
     fetch_debs
-    local entry pin
-    for entry in "${BULLSEYE_DEBS[@]}"; do
-        pin=${entry%% *}
-        dpkg -x "$(deb_file "$pin")" "$BUILD_DIR/prefix"
-    done
+    debian_unpack "$CACHE_DIR/debs" amd64 "$BUILD_DIR/prefix" "${BULLSEYE_DEBS[@]}"
     # Absolute symlinks (sitecustomize.py -> /etc/python3.9/...) would reach into the host.
     find "$BUILD_DIR/prefix" -type l -lname '/*' -delete
 
@@ -269,11 +200,7 @@ main() {
     mv "$BUILD_DIR/prefix/usr/lib/python3/dist-packages/gi" "$BUILD_DIR/site-packages/gi"
 
     fetch_wheels "$BUILD_DIR/wheels"
-    local wheel
-    for wheel in "$BUILD_DIR"/wheels/*.whl; do
-        python3 -m zipfile -e "$wheel" "$BUILD_DIR/site-packages"
-    done
-    rm -rf "$BUILD_DIR/wheels"
+    unzip_wheels "$BUILD_DIR/wheels" "$BUILD_DIR/site-packages"
 
     write_wrapper "$BUILD_DIR"
     verify_env "$BUILD_DIR"

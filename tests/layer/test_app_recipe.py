@@ -101,7 +101,17 @@ def test_install_tree_and_modes(built, machine):
             assert mode in (0o644, 0o755), path
             assert mode == 0o755 or not os.path.isdir(dest + path)
     assert not any("not_a_module" in p for p in tree)
-    assert not any("__pycache__" in p or p.endswith(".pyc") for p in tree)
+    # Precompiled at build time by the native python (3.11, the board's), as python_pep517 does,
+    # with checked-hash invalidation (SOURCE_DATE_EPOCH is set in every task).
+    modules = [p for p in expected if p.endswith(".py")]
+    for module in modules:
+        folder, name = os.path.split(module)
+        pyc = "%s/__pycache__/%s.cpython-311.pyc" % (folder, name[:-3])
+        assert tree.get(pyc) == 0o644, pyc
+        with open(dest + pyc, "rb") as compiled:
+            header = compiled.read(16)
+        assert int.from_bytes(header[4:8], "little") == 0b11, pyc  # checked hash
+    assert len([p for p in tree if p.endswith(".pyc")]) == len(modules)
 
 
 @pytest.mark.skipif(not (APP / "pyproject.toml").exists(), reason="python-app/ not present")
@@ -113,11 +123,15 @@ def test_the_live_and_service_modes_are_split_off_and_everything_else_is_in_the_
     assert "/usr/bin/ssdlite-detect" in packages["python3-ssdlite-detect"]
     live = packages["python3-ssdlite-detect-live"]
     expected_live = {SITE + "/ssdlite_detect/live/" + p.name for p in LIVE.glob("*.py")}
+    # Their precompiled .pyc go with them (FILES names the folder).
+    expected_live |= {SITE + "/ssdlite_detect/live/__pycache__/%s.cpython-311.pyc" % p.stem for p in LIVE.glob("*.py")}
     assert set(live) == expected_live
     assert not any("/live/" in f for f in packages["python3-ssdlite-detect"])
     service = set(packages["python3-ssdlite-detect-service"])
     expected_service = {SITE + "/ssdlite_detect/service/" + p.relative_to(SERVICE).as_posix()
                         for p in SERVICE.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+    expected_service |= {SITE + "/ssdlite_detect/service/" + p.parent.relative_to(SERVICE).joinpath(
+        "__pycache__", p.stem + ".cpython-311.pyc").as_posix() for p in SERVICE.rglob("*.py") if "__pycache__" not in p.parts}
     assert service == expected_service | {
         "/lib/systemd/system/ssdlite-detect.service",
         "/lib/udev/rules.d/70-ssdlite-detect.rules",
@@ -132,7 +146,8 @@ def test_the_live_and_service_modes_are_split_off_and_everything_else_is_in_the_
 def test_runtime_dependencies_per_soc(machine, common_licenses):
     rd = parse_recipe(APP_RECIPE, machine, common_licenses)
     rdepends = set(rd.getVar("RDEPENDS:python3-ssdlite-detect").split())
-    assert {"python3-core", "python3-numpy", "python3-pillow", "tensorflow-lite"} <= rdepends
+    # ttf-dejavu-sans: the font ssdlite_detect/draw.py draws labels with (the image has none).
+    assert {"python3-core", "python3-numpy", "python3-pillow", "tensorflow-lite", "ttf-dejavu-sans"} <= rdepends
     assert ACCELERATORS[machine] <= rdepends
     other = ACCELERATORS["imx8mpevk" if machine == "imx93evk" else "imx93evk"]
     assert not (other & rdepends)

@@ -53,7 +53,7 @@ def test_layer_conf(common_licenses):
     assert d.getVar("BBFILE_COLLECTIONS").split() == ["ssdlite"]
     assert d.getVar("LAYERSERIES_COMPAT_ssdlite").split() == ["mickledore"]
     # meta-ml provides tensorflow-lite and the delegates, meta-python Pillow.
-    assert set(d.getVar("LAYERDEPENDS_ssdlite").split()) == {"core", "meta-python", "meta-ml"}
+    assert set(d.getVar("LAYERDEPENDS_ssdlite").split()) == {"core", "openembedded-layer", "meta-python", "meta-ml"}
     assert int(d.getVar("BBFILE_PRIORITY_ssdlite")) > 0
     assert d.getVar("BBFILE_PATTERN_ssdlite") == "^%s/" % (REPO / "meta-ssdlite")
     assert d.getVar("SSDLITE_REPO_DIR") == str(REPO)

@@ -90,11 +90,18 @@ FILES:${PN} += "${localstatedir}/cache/ssdlite-detect"
 # python3-image, ctypes in python3-ctypes, dataclasses in python3-profile,
 # fractions in python3-numbers, json in python3-json, statistics in
 # python3-statistics. tensorflow-lite carries the tflite_runtime module.
-# tests/layer checks this list against the app's imports.
+# tests/layer checks this list against the app's imports; `make rehearse`
+# against what a run imports on aarch64, which found python3-fcntl: Pillow
+# loads its GIF plugin, which imports subprocess (python3-core), which imports
+# fcntl, and python3-core does not RDEPEND on python3-fcntl (today only
+# tensorflow-lite's RDEPENDS on all of python3 brings it in). The image has no
+# font otherwise: ttf-dejavu-sans (meta-oe) puts DejaVuSans.ttf where
+# ssdlite_detect/draw.py looks for it, so annotated copies get readable labels.
 RDEPENDS:${PN} = " \
     ${SSDLITE_ACCELERATOR_RDEPENDS} \
     python3-core \
     python3-ctypes \
+    python3-fcntl \
     python3-image \
     python3-json \
     python3-numbers \
@@ -103,6 +110,7 @@ RDEPENDS:${PN} = " \
     python3-profile \
     python3-statistics \
     tensorflow-lite \
+    ttf-dejavu-sans \
 "
 
 # The live mode: PyGObject with the GLib/GObject typelibs (gobject-introspection)

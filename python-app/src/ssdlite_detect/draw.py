@@ -17,8 +17,8 @@ from PIL import Image, ImageDraw, ImageFont
 from .results import Detection
 
 _FONT_CANDIDATES = (
-    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",  # Debian, and Yocto's ttf-dejavu-sans
-    "/usr/share/fonts/ttf/DejaVuSans.ttf",
+    "/usr/share/fonts/truetype/DejaVuSans.ttf",  # the board: meta-oe's ttf-dejavu-sans (app RDEPENDS)
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",  # Debian's fonts-dejavu-core
 )
 
 

@@ -6,6 +6,9 @@
 # SSDLITE_TEST_STUBDIR is this folder.
 PEP517_WHEEL_PATH = "${WORKDIR}/dist"
 PEP517_INSTALL_PYTHON = "python3"
+# As python_pep517.bbclass: pypa/installer precompiles every module (optimisation level 0) with
+# the native python at build time, so the board never writes __pycache__ itself.
+INSTALL_WHEEL_COMPILE_BYTECODE ?= "--compile-bytecode=0"
 FILES:${PN} += "${PYTHON_SITEPACKAGES_DIR}"
 
 do_configure() {
@@ -19,5 +22,5 @@ do_compile() {
 do_install() {
     ${SSDLITE_TEST_PYTHON} ${SSDLITE_TEST_STUBDIR}/scripts/install-wheel.py \
         ${PEP517_WHEEL_PATH}/*.whl ${D} ${PYTHON_SITEPACKAGES_DIR} ${bindir} ${prefix} \
-        "${USRBINPATH}/env ${PEP517_INSTALL_PYTHON}"
+        "${USRBINPATH}/env ${PEP517_INSTALL_PYTHON}" ${INSTALL_WHEEL_COMPILE_BYTECODE}
 }

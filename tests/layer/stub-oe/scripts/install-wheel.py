@@ -3,7 +3,11 @@ pypa/installer does for python_pep517 (`--interpreter`, `--destdir`): console
 scripts start with `#!<interpreter>` even though it holds a space (upstream
 installer would wrap such an interpreter in a /bin/sh exec trampoline).
 
-usage: install-wheel.py WHEEL DESTDIR SITE_PACKAGES BINDIR PREFIX INTERPRETER
+usage: install-wheel.py WHEEL DESTDIR SITE_PACKAGES BINDIR PREFIX INTERPRETER [--compile-bytecode=LEVEL]
+
+--compile-bytecode=LEVEL is the option of installer's command line that python_pep517 passes
+(INSTALL_WHEEL_COMPILE_BYTECODE); with SOURCE_DATE_EPOCH set, as in every BitBake task, compileall
+writes checked-hash .pyc files.
 """
 
 import os
@@ -15,7 +19,8 @@ from installer.sources import WheelFile
 
 
 def main(argv):
-    wheel, destdir, site_packages, bindir, prefix, interpreter = argv
+    wheel, destdir, site_packages, bindir, prefix, interpreter = argv[:6]
+    levels = tuple(int(arg.split("=", 1)[1]) for arg in argv[6:] if arg.startswith("--compile-bytecode="))
     destination = SchemeDictionaryDestination(
         {
             "purelib": site_packages,
@@ -26,6 +31,7 @@ def main(argv):
         },
         interpreter=interpreter,
         script_kind="posix",
+        bytecode_optimization_levels=levels,
         destdir=destdir,
     )
     with WheelFile.open(wheel) as source:
