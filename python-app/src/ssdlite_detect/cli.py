@@ -92,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument("--source-size", type=_size, metavar="WxH", help="cameras and testsrc: frame size to capture")
     live.add_argument("--source-fps", type=_positive_int, metavar="N", help="cameras and testsrc: frame rate to capture")
     live.add_argument("--connect-timeout", type=_positive_float, default=10.0, metavar="SECONDS",
-                      help="give up on a source that sends no frame within SECONDS (default 10)")
+                      help="give up on a camera or stream that sends no frame within SECONDS (default 10)")
     service = parser.add_argument_group(
         "service (with --source: keep running and serve the results; see README: service mode)")
     service.add_argument("--http", type=_http_address, metavar="[HOST:]PORT",

@@ -16,7 +16,7 @@ from PIL import Image, ImageOps
 
 from ssdlite_detect.live import gst as gst_loader
 
-from live_media import RTSPServer, encode_clip, frames_of, moving_bus_frames
+from live.live_media import RTSPServer, encode_clip, frames_of, moving_bus_frames
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ import pytest
 from ssdlite_detect.cli import main
 
 from bsp_runtime_cli import cli_on_both_runtimes
-from live_media import count_frames
+from live.live_media import count_frames
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 

@@ -7,7 +7,7 @@ import pytest
 from ssdlite_detect.device import IMX8MP, IMX93
 from ssdlite_detect.live.elements import (
     G2D_CHAIN, PIXEL_LAYOUTS, PXP_CHAIN, SOFTWARE_CHAIN, OutputFormatError, choose_video_chain,
-    encoder_elements, scale_elements,
+    encoder_elements, encoder_note, scale_elements,
 )
 
 # What LF6.1.22_2.0.0 registers on each SoC (VIDEO-FACTS.md section 1) besides upstream GStreamer.
@@ -54,10 +54,14 @@ def test_a_missing_hardware_scaler_falls_back_to_software_with_one_note(soc, pre
     assert len(scaler_notes) == 1 and "\n" not in scaler_notes[0]
 
 
-def test_8mp_without_the_vpu_keeps_the_g2d_and_notes_software_decoding_and_encoding():
+def test_8mp_without_the_vpu_keeps_the_g2d_and_notes_software_decoding():
     chain, notes = choose_video_chain(IMX8MP, registry("imxvideoconvert_g2d"))
     assert chain.scaler == "imxvideoconvert_g2d" and chain.preferred_decoders == () and chain.h264_encoder is None
-    assert any("vpudec" in note for note in notes) and any("vpuenc_h264" in note for note in notes)
+    assert len(notes) == 1 and "vpudec" in notes[0]
+    # The encoder is mentioned only when recording (--output), by encoder_note.
+    assert "vpuenc_h264 is not available" in encoder_note(IMX8MP, chain)
+    assert encoder_note(IMX8MP, G2D_CHAIN) is None and encoder_note(IMX93, PXP_CHAIN) is None
+    assert encoder_note(None, SOFTWARE_CHAIN) is None
 
 
 def test_every_chain_format_has_a_pixel_layout():

@@ -1,5 +1,5 @@
 """Fixtures of the service-mode tests: the reference SSD's arguments, a bus clip made with
-GStreamer (the live-mode tests' clip making, tests/app/live/conftest.py), a token file, services
+GStreamer (the live-mode tests' clip making, tests/app/live/live_media.py), a token file, services
 and a mosquitto broker started per test and always stopped. Helpers: service_support.py."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import List
 
 import pytest
 
-from live.conftest import encode_clip, moving_bus_frames  # tests/app is on sys.path (its conftest)
+from live.live_media import encode_clip, moving_bus_frames  # tests/app is on sys.path (its conftest)
 from service_support import TOKEN, Mosquitto, Service, free_port
 from ssdlite_detect.live import gst as gst_loader
 

@@ -166,7 +166,7 @@ def test_an_rtsp_server_that_goes_away_and_comes_back(start_service):
     gi.require_version("GstRtspServer", "1.0")
     from gi.repository import GstRtspServer
 
-    from live.live_media import RTSPServer  # tests/app is on sys.path; live/ may not be
+    from live.live_media import RTSPServer
     from ssdlite_detect.live import gst as gst_loader
 
     gst = gst_loader.load()

@@ -16,6 +16,7 @@ from typing import Callable, Optional
 
 from ..errors import DetectError
 from ..results import FrameResult
+from .elements import encoder_note
 from .source import VideoSource
 from .stream import DetectionStream, LiveStats
 
@@ -73,6 +74,10 @@ def run_live(args, detector, spec, note: Callable[[str], None], error: Callable[
         connect_timeout=args.connect_timeout, on_note=note,
     )
     recorder: Optional[VideoRecorder] = VideoRecorder(args.output, source.chain) if args.output else None
+    if recorder is not None:
+        missing_encoder = encoder_note(detector.platform.soc, source.chain)
+        if missing_encoder:
+            note(missing_encoder)
     stream = DetectionStream(detector, source, max_frames=args.frames, duration=args.duration)
     printer = _ThrottledPrinter(sys.stdout, args.json)
     status = 0

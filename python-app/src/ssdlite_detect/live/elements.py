@@ -80,11 +80,18 @@ def choose_video_chain(
     decoders = tuple(d for d in wanted.preferred_decoders if element_available(d))
     for missing in sorted(set(wanted.preferred_decoders) - set(decoders)):
         notes.append(f"{missing} is not available; decoding video in software")
+    # A missing encoder matters only when recording: encoder_note() says so then.
     encoder = wanted.h264_encoder if wanted.h264_encoder and element_available(wanted.h264_encoder) else None
-    if wanted.h264_encoder and encoder is None:
-        notes.append(f"{wanted.h264_encoder} is not available; --output encodes in software (MJPEG)")
     chain = VideoChain(wanted.name if scaler else "software", scaler, scaled_format, decoders, encoder)
     return chain, notes
+
+
+def encoder_note(soc: Optional[str], chain: VideoChain) -> Optional[str]:
+    """The note for --output when this SoC has a hardware encoder that is not available."""
+    wanted = CHAIN_FOR_SOC.get(soc)
+    if wanted is not None and wanted.h264_encoder and chain.h264_encoder is None:
+        return f"{wanted.h264_encoder} is not available; --output encodes in software (MJPEG)"
+    return None
 
 
 def scale_elements(chain: VideoChain, width: int, height: int) -> str:

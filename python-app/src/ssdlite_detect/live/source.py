@@ -34,6 +34,9 @@ from .pipeline import KIND_CAMERA, KIND_FILE, KIND_RTSP, KIND_V4L2, SourceSpec, 
 CLOCK_TIME_NONE = 2**64 - 1
 DEFAULT_CONNECT_TIMEOUT = 10.0  # seconds until the first frame (RTSP handshake, camera start)
 DEFAULT_STALL_TIMEOUT = 10.0    # seconds without a frame before a running source counts as lost
+# A file has nothing to connect to: its first frame only waits for plugins to load and decode,
+# which a loaded board may take long over; this bound only guarantees that nothing hangs.
+FILE_FIRST_FRAME_TIMEOUT = 60.0
 _PENDING_LIMIT = 256            # frames the counter remembers until the model branch delivers them
 
 
@@ -340,9 +343,10 @@ class VideoSource:
 
     def _check_deadlines(self) -> None:
         now = time.monotonic()
-        if self.frames_read == 0 and now - self._started_at > self.connect_timeout:
+        first_frame_timeout = FILE_FIRST_FRAME_TIMEOUT if self.spec.kind == KIND_FILE else self.connect_timeout
+        if self.frames_read == 0 and now - self._started_at > first_frame_timeout:
             what = "no answer" if self.spec.kind == KIND_RTSP else "no frame"
-            raise SourceError(f"{self.name}: {what} within {self.connect_timeout:g} s")
+            raise SourceError(f"{self.name}: {what} within {first_frame_timeout:g} s")
         if self.frames_read and now - self._last_frame_at > self.stall_timeout:
             raise SourceError(
                 f"{self.name}: source lost: no frame for {self.stall_timeout:g} s after {self.frames_read} frame(s)"
