@@ -3,7 +3,8 @@
 # $SSDLITE_VENV_DIR/arm64-NAME (default <repo>/.venv/arm64-NAME):
 #
 #   bookworm  Python 3.11.2, numpy 1.24.2, Pillow 9.4.0, PyGObject 3.42.2, GStreamer 1.22.0 (base,
-#             good, typelibs): the board's versions (see shared BSP-FACTS), plus the aarch64
+#             good, typelibs), and the service mode's aiohttp 3.8.4, paho-mqtt 1.6.1 and
+#             python-systemd 235: the board's versions (see shared BSP-FACTS), plus the aarch64
 #             tflite-runtime 2.14.0 wheel (PyPI has no 2.10.0 wheel for Python 3.11).
 #   bullseye  Python 3.9 with the board's own TFLite runtime, tflite-runtime 2.10.0, and the board's
 #             numpy 1.24.2 and Pillow 9.4.0 as cp39 aarch64 wheels. Stills only: bullseye's
@@ -48,9 +49,12 @@ case $NAME in
         # coreutils: /usr/bin/env, the interpreter of the console script's shebang.
         # fonts-dejavu-core: DejaVuSans.ttf 2.37, the same upstream file that meta-oe's
         # ttf-dejavu-sans installs; moved out of the root's font folders (the image has none).
+        # python3-aiohttp, python3-paho-mqtt, python3-systemd: the service mode (its package's
+        # RDEPENDS), rehearsed here only: bullseye has the stills alone.
         TOP_PACKAGES=(python3 python3-numpy python3-pil python3-gi gir1.2-gstreamer-1.0
             gir1.2-gst-plugins-base-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
-            coreutils libstdc++6 fonts-dejavu-core)
+            coreutils libstdc++6 fonts-dejavu-core
+            python3-aiohttp python3-paho-mqtt python3-systemd)
         ;;
     bullseye)
         PYTHON_VERSION=3.9
