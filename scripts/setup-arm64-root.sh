@@ -3,7 +3,8 @@
 # $SSDLITE_VENV_DIR/arm64-NAME (default <repo>/.venv/arm64-NAME):
 #
 #   bookworm  Python 3.11.2, numpy 1.24.2, Pillow 9.4.0, PyGObject 3.42.2, GStreamer 1.22.0 (base,
-#             good, typelibs): the board's versions (see shared BSP-FACTS), plus the aarch64
+#             good, typelibs), and the service mode's aiohttp 3.8.4, paho-mqtt 1.6.1 and
+#             python-systemd 235: the board's versions (see shared BSP-FACTS), plus the aarch64
 #             tflite-runtime 2.14.0 wheel (PyPI has no 2.10.0 wheel for Python 3.11).
 #   bullseye  Python 3.9 with the board's own TFLite runtime, tflite-runtime 2.10.0, and the board's
 #             numpy 1.24.2 and Pillow 9.4.0 as cp39 aarch64 wheels. Stills only: bullseye's
@@ -48,9 +49,12 @@ case $NAME in
         # coreutils: /usr/bin/env, the interpreter of the console script's shebang.
         # fonts-dejavu-core: DejaVuSans.ttf 2.37, the same upstream file that meta-oe's
         # ttf-dejavu-sans installs; moved out of the root's font folders (the image has none).
+        # python3-aiohttp, python3-paho-mqtt, python3-systemd: the service mode (its package's
+        # RDEPENDS), rehearsed here only: bullseye has the stills alone.
         TOP_PACKAGES=(python3 python3-numpy python3-pil python3-gi gir1.2-gstreamer-1.0
             gir1.2-gst-plugins-base-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
-            coreutils libstdc++6 fonts-dejavu-core)
+            coreutils libstdc++6 fonts-dejavu-core
+            python3-aiohttp python3-paho-mqtt python3-systemd)
         ;;
     bullseye)
         PYTHON_VERSION=3.9
@@ -156,7 +160,24 @@ run_in_root() {
     shift
     local enter=("$(command -v chroot)" "$root")
     ((EUID == 0)) || enter=("$(command -v unshare)" --map-root-user --root="$root")
-    env -i PATH=/usr/bin:/bin HOME=/root "${enter[@]}" /usr/bin/qemu-aarch64-static "$@"
+    # GST_REGISTRY_FORK=no: gst-plugin-scanner would be a second aarch64 program (see
+    # tests/rehearse/device_root.py).
+    env -i PATH=/usr/bin:/bin HOME=/root GST_REGISTRY_FORK=no "${enter[@]}" /usr/bin/qemu-aarch64-static "$@"
+}
+
+# GStreamer's plugin registry (/root/.cache/gstreamer-1.0), which a board builds at its first
+# GStreamer start: built with the root, so that a rehearsal run loads only the plugins it uses.
+# The scan loads every plugin (in-process), and the rehearsal's plugin check, which counts the
+# plugins a run loaded, would otherwise fail on the first live run after every root build.
+build_gstreamer_registry() {
+    [[ -e $1/usr/lib/python3/dist-packages/gi ]] || return 0 # bullseye: stills only, no GStreamer
+    run_in_root "$1" /usr/bin/python3 -c '
+import gi
+gi.require_version("Gst", "1.0")
+from gi.repository import Gst
+Gst.init(None)
+assert Gst.Registry.get().find_plugin("app"), "GStreamer found no plugins"
+' || fail "GStreamer in the new root failed under qemu (see above)"
 }
 
 verify_root() {
@@ -200,6 +221,7 @@ build_root() {
     unzip_wheels "$BUILD_DIR/wheels" "$root$SITE_PACKAGES"
 
     verify_root "$root" >"$BUILD_DIR/versions"
+    build_gstreamer_registry "$root"
     echo "setup-arm64-root $NAME: $(<"$BUILD_DIR/versions")"
     fingerprint >"$root/.stamp"
     rm -rf "$ROOT_DIR" "$VENV_DIR/fonts.$NAME"

@@ -201,6 +201,19 @@ class DeviceRoot:
     def run(self, argv: Sequence[str], persona: Persona, env: Optional[Dict[str, str]] = None,
             timeout: float = 600) -> Run:
         """Runs argv[0] (a path in the root) with the persona applied; records what it imported."""
+        running = self.start(argv, persona, env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            stdout, stderr = running.process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            running.process.kill()
+            running.process.wait()
+            raise
+        return running.finish(stdout, stderr)
+
+    def start(self, argv: Sequence[str], persona: Persona, env: Optional[Dict[str, str]] = None,
+              stdout=None, stderr=None) -> "Running":
+        """Starts argv[0] (a path in the root) with the persona applied, without waiting: for a
+        program that runs until it is stopped (the service mode)."""
         self.apply_persona(persona)
         self._runs += 1
         trace = f"{WORK_IN_ROOT}/imports-{self._runs}.tsv"
@@ -215,20 +228,33 @@ class DeviceRoot:
             **(env or {}),
         }
         command = [*self._enter(), QEMU_IN_ROOT, "-cpu", persona.qemu_cpu, *self.interpreter_command(argv[0]), *argv[1:]]
-        start = time.monotonic()
-        result = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=timeout, check=False)
-        seconds = time.monotonic() - start
+        process = subprocess.Popen(command, env=environment, stdout=stdout, stderr=stderr, text=True)
+        return Running(list(argv), persona.name, process, self.host_path(trace), time.monotonic())
+
+    def install_tracer(self) -> None:
+        self.install_file(TRACER_SOURCE, f"{TRACER_IN_ROOT}/sitecustomize.py")
+
+
+@dataclass
+class Running:
+    """A program started in the root (DeviceRoot.start); `finish` once it has exited."""
+
+    argv: List[str]
+    persona: str
+    process: subprocess.Popen
+    trace_file: Path
+    started: float
+
+    def finish(self, stdout: str, stderr: str) -> Run:
+        """The Run, with what it imported: the tracer writes its trace at exit."""
+        seconds = time.monotonic() - self.started
         modules, plugins = {}, {}
-        trace_file = self.host_path(trace)
-        if trace_file.exists():
-            for line in trace_file.read_text().splitlines():
+        if self.trace_file.exists():
+            for line in self.trace_file.read_text().splitlines():
                 name, _, path = line.partition("\t")
                 if name.startswith("gst-plugin:"):
                     plugins[name.split(":", 1)[1]] = path
                 else:
                     modules[name] = path
-            trace_file.unlink()
-        return Run(list(argv), persona.name, result.returncode, result.stdout, result.stderr, seconds, modules, plugins)
-
-    def install_tracer(self) -> None:
-        self.install_file(TRACER_SOURCE, f"{TRACER_IN_ROOT}/sitecustomize.py")
+            self.trace_file.unlink()
+        return Run(self.argv, self.persona, self.process.returncode, stdout, stderr, seconds, modules, plugins)
