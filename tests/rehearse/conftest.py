@@ -107,21 +107,7 @@ def device_root(request, reference, inputs, reference_bundle, tmp_path_factory):
                 root.install_file(fonts / source, target)
     root.install_tracer()
     shutil.copytree(inputs, root.host_path(f"{WORK_IN_ROOT}/inputs"))
-    _build_gstreamer_registry(root)
     return root
-
-
-def _build_gstreamer_registry(root: DeviceRoot) -> None:
-    """GStreamer loads every plugin once to build its registry cache (in $HOME of the root) the
-    first time it starts there. Do that before the traced runs, as the board has done long before
-    the app runs, so that the runs' "loaded plugins" are the ones the live mode really uses."""
-    if not root.host_path("/usr/lib/python3/dist-packages/gi").exists():
-        return  # a root without PyGObject: stills only
-    from device_root import PERSONAS
-
-    code = "import gi; gi.require_version('Gst', '1.0'); from gi.repository import Gst; Gst.init(None)"
-    run = root.run(["/usr/bin/python3", "-c", code], PERSONAS[0], env={"SSDLITE_REHEARSAL_IMPORTS": ""})
-    assert run.returncode == 0, f"building the GStreamer registry in the {root.name} root failed: {run.stderr}"
 
 
 @pytest.fixture(scope="session")
