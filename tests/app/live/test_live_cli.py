@@ -105,6 +105,7 @@ def test_input_errors_are_one_line_and_exit_1(capsys, model_args, tmp_path, sour
     code, out, err = run_cli(capsys, *model_args, "--source", source.format(tmp=tmp_path))
     assert code == 1 and out == ""
     assert_error_line(err, fragment)
+    assert "frame(s) processed" not in err  # no empty summary after an error before any frame
 
 
 def test_an_rtsp_url_that_does_not_answer_fails_within_the_timeout(capsys, model_args, silent_server):

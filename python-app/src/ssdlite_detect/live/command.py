@@ -109,5 +109,6 @@ def run_live(args, detector, spec, note: Callable[[str], None], error: Callable[
             except DetectError as failure:
                 error(str(failure))
                 status = status or failure.exit_code
-        note(format_summary(source.name, stream.stats, detector.backend, source.chain.name))
+        if stream.stats.processed or status == 0:  # a source that failed before any frame: its error says it all
+            note(format_summary(source.name, stream.stats, detector.backend, source.chain.name))
     return status
