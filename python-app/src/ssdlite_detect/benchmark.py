@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from typing import Dict, List
+from typing import Dict, List, Optional, Tuple
 
 STAGES = ("preprocess", "inference", "postprocess", "total")
 
@@ -15,6 +15,15 @@ def percentile(values: List[float], fraction: float) -> float:
     ordered = sorted(values)
     rank = max(0, min(len(ordered) - 1, int(round(fraction * len(ordered) + 0.5)) - 1))
     return ordered[rank]
+
+
+def median_and_p90(values) -> Tuple[Optional[float], Optional[float]]:
+    """(median, nearest-rank p90), rounded to 0.01; (None, None) without values. The live mode's
+    summary and the service's status report latencies with it."""
+    values = list(values)
+    if not values:
+        return None, None
+    return round(statistics.median(values), 2), round(percentile(values, 0.9), 2)
 
 
 def summarise(samples: Dict[str, List[float]]) -> Dict[str, Dict[str, float]]:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import collections
 import queue
-import statistics
 import threading
 import time
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from typing import Callable, Deque, Iterator, Optional
 
 import numpy as np
 
-from ..benchmark import percentile
+from ..benchmark import median_and_p90
 from ..results import FrameResult
 from .source import EndOfStream, Frame, VideoSource
 
@@ -128,14 +127,14 @@ class LiveStats:
         return (self.processed - 1) / (self.last_result_at - self.first_result_at)
 
     def summary(self) -> dict:
-        latencies = list(self.latencies_ms)
+        latency_median, latency_p90 = median_and_p90(self.latencies_ms)
         return {
             "frames": self.processed,
             "dropped": self.dropped,
             "fps": round(self.fps, 2),
-            "latency_median_ms": round(statistics.median(latencies), 2) if latencies else None,
-            "latency_p90_ms": round(percentile(latencies, 0.9), 2) if latencies else None,
-            "inference_median_ms": round(statistics.median(self.inference_ms), 2) if self.inference_ms else None,
+            "latency_median_ms": latency_median,
+            "latency_p90_ms": latency_p90,
+            "inference_median_ms": median_and_p90(self.inference_ms)[0],
         }
 
 

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import statistics
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Deque, List, Optional
 
-from ..benchmark import percentile
+from ..benchmark import median_and_p90
 
 MAX_AGE_S = 1.0           # an item older than this is dropped, never delivered
 STATS_WINDOW = 1000       # results the latency and inference percentiles are computed over
@@ -223,10 +222,8 @@ class ServiceStats:
 
     @staticmethod
     def quantiles(values) -> dict:
-        values = list(values)
-        if not values:
-            return {"median": None, "p90": None}
-        return {"median": round(statistics.median(values), 2), "p90": round(percentile(values, 0.9), 2)}
+        median, p90 = median_and_p90(values)
+        return {"median": median, "p90": p90}
 
 
 class ResultHub:
