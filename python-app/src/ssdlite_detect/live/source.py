@@ -193,7 +193,7 @@ class VideoSource:
         self._pending_lock = threading.Lock()
         self._source_size = (0, 0)
         self.frame_rate: Optional[Tuple[int, int]] = None  # nominal (numerator, denominator)
-        self._layouts = {}
+        self._layouts = {}  # branch -> (caps, FrameLayout) of its last caps
         self._started_at = 0.0
         self._last_frame_at = 0.0
         self._held_display = None
@@ -362,21 +362,23 @@ class VideoSource:
         element = message.src.get_name() if message.src is not None else "pipeline"
         return explain_error(self._gst, self.spec, error, debug, element, self.frames_read, self.name)
 
-    def _layout(self, caps) -> FrameLayout:
-        key = caps.to_string()
-        layout = self._layouts.get(key)
-        if layout is None:
+    def _layout(self, caps, branch: str) -> FrameLayout:
+        """The layout of `branch`'s frames ("model" or "display"). Caps change rarely (RTSP
+        renegotiation): each branch keeps its last caps' layout, and is_equal first compares the
+        pointers, which consecutive samples share, so nothing is serialised per frame."""
+        cached = self._layouts.get(branch)
+        if cached is None or not caps.is_equal(cached[0]):
             info = self._gst.GstVideo.VideoInfo.new_from_caps(caps)
-            layout = FrameLayout(
+            cached = (caps, FrameLayout(
                 self._gst.GstVideo.VideoFormat.to_string(info.finfo.format),
                 info.width, info.height, info.stride[0], info.offset[0],
-            )
-            self._layouts = {key: layout}  # caps change rarely (RTSP renegotiation): keep one
-        return layout
+            ))
+            self._layouts[branch] = cached
+        return cached[1]
 
-    def _pixels(self, sample) -> Tuple[bytes, FrameLayout]:
+    def _pixels(self, sample, branch: str = "model") -> Tuple[bytes, FrameLayout]:
         buffer = sample.get_buffer()
-        layout = self._layout(sample.get_caps())
+        layout = self._layout(sample.get_caps(), branch)
         meta = self._gst.GstVideo.buffer_get_video_meta(buffer)
         if meta is not None and (meta.stride[0] != layout.stride or meta.offset[0] != layout.offset):
             # The buffer's own row stride wins over the caps' default (the i.MX converters pad rows).
@@ -432,7 +434,7 @@ class VideoSource:
                 continue
             sample_pts = sample.get_buffer().pts
             if sample_pts == pts:
-                data, layout = self._pixels(sample)
+                data, layout = self._pixels(sample, "display")
                 return packed_rgb(data, layout)
             if sample_pts != CLOCK_TIME_NONE and pts != CLOCK_TIME_NONE and sample_pts > pts:
                 self._held_display = sample  # the display branch dropped this frame: keep it for the next
