@@ -63,8 +63,8 @@ def write_frame(photo: Path, directory: str) -> str:
 
 
 def run(model: Path, photo: Path, frames: int, warm_up: int, threads: Optional[int], stand_in: bool) -> dict:
-    detector = Detector(model_path=str(model), device="cpu", threads=threads)
-    interpreter, signature = detector.interpreter, detector.signature
+    detector = Detector.open(str(model), device="cpu", threads=threads)
+    interpreter, signature = detector.interpreter, detector.spec.signature
     samples: Dict[str, List[int]] = {stage: [] for stage in ("load+preprocess", "invoke", "tensor-io", "postprocess")}
 
     with tempfile.TemporaryDirectory(prefix="ssdlite-frame-") as directory:

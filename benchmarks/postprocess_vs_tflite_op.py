@@ -157,10 +157,10 @@ def check_same_as_op(op: TFLiteOp, ours: SSDPostprocessor, outputs) -> List[str]
 
 def run(reference: Path, rounds: int, warm_up: int) -> dict:
     runtime = import_runtime()
-    detector = Detector(model_path=str(reference / RAW_MODEL), device="cpu")
+    detector = Detector.open(str(reference / RAW_MODEL), device="cpu")
     outputs = raw_outputs(detector, photo_variants(Image.open(reference / PHOTO).convert("RGB")))
     anchors = model_anchors(detector.interpreter)
-    classes_spec, boxes_spec = detector.signature.classes, detector.signature.boxes
+    classes_spec, boxes_spec = detector.spec.signature.classes, detector.spec.signature.boxes
     score_decoder = ScoreDecoder(
         infer_score_kind(classes_spec.name, classes_spec.dtype, classes_spec.quantization),
         classes_spec.quantization, classes_spec.dtype,

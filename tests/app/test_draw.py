@@ -259,7 +259,7 @@ def test_bus_photo_labels_stay_legible(reference, bus_image):
     """No two label tags overlap on the reference photo's detections (cars, people, lights)."""
     from ssdlite_detect import Detector
 
-    detector = Detector(str(reference / "coco_ssd_mobilenet_v1_raw.tflite"), device="cpu")
+    detector = Detector.open(str(reference / "coco_ssd_mobilenet_v1_raw.tflite"), device="cpu")
     detections = detector.detect(bus_image).detections
     assert len(detections) >= 8
     tags = label_tags(bus_image, detections)

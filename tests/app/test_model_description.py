@@ -149,11 +149,11 @@ def test_a_softmax_description_sets_the_score_conversion(reference, tmp_path):
     from ssdlite_detect.detector import Detector
 
     model = _described_reference(reference, tmp_path / "bundle", score_converter="SOFTMAX")
-    detector = Detector(str(model), device="cpu")
-    assert detector.score_kind == SOFTMAX and detector.labels[1] == "thing 1"
+    detector = Detector.open(str(model), device="cpu")
+    assert detector.spec.score_kind == SOFTMAX and detector.spec.labels[1] == "thing 1"
     # The explicit option still wins over the description.
-    assert Detector(str(model), device="cpu", score_kind="logits").score_kind == "logits"
-    assert Detector(str(reference / REFERENCE_MODEL), device="cpu").labels == COCO_LABELS
+    assert Detector.open(str(model), device="cpu", score_kind="logits").spec.score_kind == "logits"
+    assert Detector.open(str(reference / REFERENCE_MODEL), device="cpu").spec.labels == COCO_LABELS
 
 
 def test_a_described_model_gives_the_same_output_on_the_bsp_tflite_2_10(tflite210_python, reference, tmp_path):

@@ -183,10 +183,10 @@ def test_anchors_are_the_od_api_anchors_for_the_models_parameters(custom_model):
     from ssdlite_detect.detector import Detector
 
     description = read_description(str(custom_model.bundle / DESCRIPTION_FILE))
-    detector = Detector(str(custom_model.bundle / description.files["int8"]), device="cpu")
+    detector = Detector.open(str(custom_model.bundle / description.files["int8"]), device="cpu")
     spec = custom_model.spec
     expected = od_api_ssd_anchors(_generator_of(spec), mobilenet_ssd_feature_maps(*spec.input_size), spec.input_size)
-    assert detector.anchor_source == "generated" and detector.description is not None
+    assert detector.spec.anchor_source == "generated" and detector.spec.description is not None
     assert detector.postprocessor.anchors.shape == expected.shape
     np.testing.assert_allclose(detector.postprocessor.anchors, expected, rtol=0, atol=2e-7)
 
@@ -303,11 +303,11 @@ def test_bundle_parses_and_installs_with_the_layer_and_the_installed_app_finds_i
     # The app as installed: no --model, no --labels; it reads model.json in the install folder.
     installed_dir = reports["shippable"]["imx8mpevk"]["dest"] + MODEL_DIR
     board = device.Platform(None, "x86 host", False)
-    detector = Detector(model_dir=installed_dir, device="cpu", platform=board)
+    detector = Detector.open(model_dir=installed_dir, device="cpu", platform=board)
     assert os.path.basename(detector.model_path) == description.files["int8"]
-    assert detector.labels == read_labels(str(custom_model.bundle / description.files["labels"]))
+    assert detector.spec.labels == read_labels(str(custom_model.bundle / description.files["labels"]))
     assert detector.input_size == custom_model.spec.input_size
-    assert detector.score_kind == {"SIGMOID": "logits", "SOFTMAX": "softmax"}[custom_model.spec.score_converter]
+    assert detector.spec.score_kind == {"SIGMOID": "logits", "SOFTMAX": "softmax"}[custom_model.spec.score_converter]
     assert detector.detect(str(holdout_images[0])).width > 0
 
 

@@ -49,7 +49,7 @@ import hashlib, json, os, platform, sys
 from ssdlite_detect import Detector
 from ssdlite_detect.device import detect_platform
 print(json.dumps({"machine": platform.machine(), "cores": os.cpu_count(), "soc": detect_platform().soc}))
-detector = Detector(sys.argv[1], device="cpu")
+detector = Detector.open(sys.argv[1], device="cpu")
 for path in sys.argv[2:]:
     boxes, scores = detector.infer(detector.preprocess(detector.load(path).image))
     print(json.dumps({"image": os.path.basename(path), "dtype": [str(boxes.dtype), str(scores.dtype)],
@@ -482,7 +482,7 @@ def test_every_module_the_service_imports_comes_from_the_service_rdepends(servic
     those of the app packages it names): what an image with the service package gets."""
     imported = service_runs[persona.name]["run"].modules
     assert {"aiohttp.web", "multidict", "yarl", "paho.mqtt.client", "systemd.daemon",
-            "ssdlite_detect.service.command", "ssdlite_detect.live"} <= set(imported)
+            "ssdlite_detect.service.server", "ssdlite_detect.live"} <= set(imported)
     assert unpackaged_imports(imported, package_rdepends(persona.machine, SERVICE_PACKAGE), "3.11") == {}
 
 

@@ -1,8 +1,8 @@
 """Run an SSD .tflite (int8 or float) on the host with the app's own Detector.
 
-Nothing numeric is defined here: `ssdlite_detect.Detector` loads the model (on the host, TFLite
-comes from TensorFlow's `tf.lite`), preprocesses, invokes and post-processes exactly as the board's
-app does. This module only adds what `check` compares (dequantised raw outputs) and lets callers
+Nothing numeric is defined here: `ssdlite_detect.model.open_model` resolves the model (on the
+host, TFLite comes from TensorFlow's `tf.lite`) and `ssdlite_detect.Detector` preprocesses and
+invokes exactly as the board's app does; post-processors come from the resolved ModelSpec. This module only adds what `check` compares (dequantised raw outputs) and lets callers
 post-process one inference with several configurations.
 """
 
@@ -17,6 +17,7 @@ from PIL import Image
 from ssdlite_detect import errors as app_errors
 from ssdlite_detect import postprocess, runtime
 from ssdlite_detect.detector import Detector
+from ssdlite_detect.model import ModelOptions, ModelSpec, open_model
 
 from .errors import ToolsError
 
@@ -46,10 +47,14 @@ class HostDetector:
             if runtime.is_vela_model(runtime.read_model(str(model_path))):
                 # Its graph is one `ethos-u` custom op that only the i.MX 93's delegate executes.
                 raise ToolsError(f"{model_path} is compiled by Vela for the Ethos-U; use the int8 model it came from")
-            self.detector = Detector(str(model_path), device="cpu", threads=threads)
+            self.detector = Detector(open_model(ModelOptions(str(model_path), device="cpu", threads=threads)))
         except app_errors.DetectError as error:
             raise ToolsError(str(error)) from error
         self._postprocessors: Dict[postprocess.PostprocessConfig, postprocess.SSDPostprocessor] = {}
+
+    @property
+    def spec(self) -> ModelSpec:
+        return self.detector.spec
 
     @property
     def input_size(self) -> Tuple[int, int]:
@@ -57,11 +62,11 @@ class HostDetector:
 
     @property
     def signature(self) -> runtime.SSDSignature:
-        return self.detector.signature
+        return self.detector.spec.signature
 
     @property
     def score_kind(self) -> str:
-        return self.detector.score_kind
+        return self.spec.score_kind
 
     def _invoke(self, image: Image.Image) -> Tuple[np.ndarray, np.ndarray]:
         return self.detector.infer(self.detector.preprocess(image))
@@ -76,10 +81,7 @@ class HostDetector:
 
     def postprocessor(self, config: postprocess.PostprocessConfig) -> postprocess.SSDPostprocessor:
         if config not in self._postprocessors:
-            app = self.detector.postprocessor
-            self._postprocessors[config] = postprocess.SSDPostprocessor(
-                app.anchors, config, app.score_decoder, app.box_quantization, app.box_coder_scales
-            )
+            self._postprocessors[config] = self.spec.postprocessor(config)
         return self._postprocessors[config]
 
     def detect(self, image: Image.Image, config: postprocess.PostprocessConfig) -> postprocess.RawDetections:

@@ -1,6 +1,6 @@
 """ssdlite_detect: SSDLite MobileNetV2 object detection for NXP i.MX boards.
 
-`Detector` is the entry point; the numeric parts (anchors, decode, nms, postprocess, preprocess)
+`Detector` is the entry point (`Detector.open()`; `open_model` resolves a model on its own); the numeric parts (anchors, decode, nms, postprocess, preprocess)
 are importable on their own. Attributes load lazily so that `ssdlite-detect --help` does not pay
 for numpy, Pillow or the TFLite runtime.
 """
@@ -10,6 +10,9 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "Detector": "detector",
+    "ModelOptions": "model",
+    "ModelSpec": "model",
+    "open_model": "model",
     "Detection": "results",
     "DetectionResult": "results",
     "BBox": "results",

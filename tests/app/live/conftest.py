@@ -77,7 +77,7 @@ def bus_mjpeg_avi(gst, bus_image, tmp_path_factory) -> Path:
 def reference_detector(reference):
     from ssdlite_detect import Detector
 
-    return Detector(str(reference / "coco_ssd_mobilenet_v1_raw.tflite"), labels=str(reference / "coco_labels.txt"),
+    return Detector.open(str(reference / "coco_ssd_mobilenet_v1_raw.tflite"), labels=str(reference / "coco_labels.txt"),
                     device="cpu", threads=2)
 
 
