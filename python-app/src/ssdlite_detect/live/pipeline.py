@@ -30,6 +30,7 @@ CAMERA = "camera"
 KIND_TESTSRC, KIND_CAMERA, KIND_V4L2, KIND_RTSP, KIND_FILE = "testsrc", "camera", "v4l2", "rtsp", "file"
 LIVE_KINDS = (KIND_TESTSRC, KIND_CAMERA, KIND_V4L2, KIND_RTSP)
 
+DEFAULT_CONNECT_TIMEOUT = 10.0  # seconds until the first frame (RTSP handshake, camera start)
 DEFAULT_TESTSRC_SIZE = (640, 480)
 DEFAULT_TESTSRC_FPS = 30
 RTSP_LATENCY_MS = 100  # rtspsrc's jitter buffer; its default of 2 s would delay every result
@@ -63,6 +64,21 @@ class SourceSpec:
         if self.kind == KIND_RTSP:
             return redact_url(self.location)
         return self.location or self.kind
+
+
+@dataclass(frozen=True)
+class SourceOptions:
+    """What to read and for how long: the source options of the live CLI and of the service.
+
+    connect_timeout: a camera or stream that sends no first frame within it fails (and a running
+    one that stops sending for as long is lost); max_frames / duration: stop after that many
+    results in all (over every reconnection of the service's source) / seconds.
+    """
+
+    spec: SourceSpec
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    max_frames: Optional[int] = None
+    duration: Optional[float] = None
 
 
 def redact_url(url: str) -> str:

@@ -29,10 +29,10 @@ from ..errors import SourceError
 from . import gst as gst_loader
 from .elements import VideoChain, choose_video_chain
 from .frames import FrameLayout, packed_rgb, rgb_view
-from .pipeline import KIND_CAMERA, KIND_FILE, KIND_RTSP, KIND_V4L2, SourceSpec, describe_pipeline
+from .pipeline import (DEFAULT_CONNECT_TIMEOUT, KIND_CAMERA, KIND_FILE, KIND_RTSP, KIND_V4L2, SourceSpec,
+                       describe_pipeline)
 
 CLOCK_TIME_NONE = 2**64 - 1
-DEFAULT_CONNECT_TIMEOUT = 10.0  # seconds until the first frame (RTSP handshake, camera start)
 DEFAULT_STALL_TIMEOUT = 10.0    # seconds without a frame before a running source counts as lost
 # A file has nothing to connect to: its first frame only waits for plugins to load and decode,
 # which a loaded board may take long over; this bound only guarantees that nothing hangs.

@@ -3,7 +3,7 @@
     from ssdlite_detect import Detector
     from ssdlite_detect.live import DetectionStream, VideoSource, parse_source
 
-    detector = Detector()
+    detector = Detector.open()
     source = VideoSource(parse_source("/dev/video0"), detector.input_size)
     with DetectionStream(detector, source) as stream:
         for result in stream:                 # FrameResult values, in frame order
@@ -22,21 +22,19 @@ as dropped); a file hands over every frame and waits when inference is busy.
 """
 from __future__ import annotations
 
-import collections
 import queue
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Deque, Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 import numpy as np
 
-from ..benchmark import median_and_p90
 from ..results import FrameResult
 from .source import EndOfStream, Frame, VideoSource
+from .stats import StreamStats
 
 _POLL = 0.1  # seconds: how often blocked stages look at the stop flag
-LATENCY_WINDOW = 1000  # results the latency percentiles are computed over
 
 
 @dataclass
@@ -94,50 +92,6 @@ class NewestSlot:
             return self._end
 
 
-class LiveStats:
-    """Frames processed and dropped, frame rate and latency of a stream."""
-
-    def __init__(self, window: int = LATENCY_WINDOW):
-        self.processed = 0
-        self.last_index = -1
-        self.first_result_at: Optional[float] = None
-        self.last_result_at: Optional[float] = None
-        self.latencies_ms: Deque[float] = collections.deque(maxlen=window)
-        self.inference_ms: Deque[float] = collections.deque(maxlen=window)
-
-    def record(self, result: FrameResult, at: float) -> None:
-        self.processed += 1
-        self.last_index = max(self.last_index, result.frame)
-        if self.first_result_at is None:
-            self.first_result_at = at
-        self.last_result_at = at
-        self.latencies_ms.append(result.timing_ms["latency"])
-        self.inference_ms.append(result.timing_ms["inference"])
-
-    @property
-    def dropped(self) -> int:
-        """Frames of the source, up to the last one processed, that were not processed."""
-        return self.last_index + 1 - self.processed
-
-    @property
-    def fps(self) -> float:
-        """Results per second between the first and the last result (start-up excluded)."""
-        if self.processed < 2 or self.last_result_at == self.first_result_at:
-            return 0.0
-        return (self.processed - 1) / (self.last_result_at - self.first_result_at)
-
-    def summary(self) -> dict:
-        latency_median, latency_p90 = median_and_p90(self.latencies_ms)
-        return {
-            "frames": self.processed,
-            "dropped": self.dropped,
-            "fps": round(self.fps, 2),
-            "latency_median_ms": latency_median,
-            "latency_p90_ms": latency_p90,
-            "inference_median_ms": median_and_p90(self.inference_ms)[0],
-        }
-
-
 class DetectionStream:
     """FrameResults of `detector` on `source` (see the module doc). One pass; not restartable.
 
@@ -162,7 +116,7 @@ class DetectionStream:
         self.source = source
         self.max_frames = max_frames
         self.duration = duration
-        self.stats = LiveStats()
+        self.stats = StreamStats()
         self._stop = threading.Event()
         self._started = False
         if source.spec.drops_frames:
@@ -293,7 +247,7 @@ class DetectionStream:
             self.stop()
             self._finish()
 
-    def run(self, on_result: Callable[[FrameResult], None]) -> LiveStats:
+    def run(self, on_result: Callable[[FrameResult], None]) -> StreamStats:
         """Call `on_result` for every result until the source ends or stop(); returns the stats."""
         for result in self:
             on_result(result)

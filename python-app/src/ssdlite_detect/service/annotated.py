@@ -13,7 +13,8 @@ from typing import Optional
 from PIL import Image
 
 from ..draw import annotate
-from .hub import ResultHub, ThreadSubscription
+from ..live.hub import MAX_AGE_S, ResultHub
+from ..pubsub import ThreadSubscription
 
 MAX_WIDTH = 960       # a phone's screen; fewer bytes per frame over Wi-Fi
 JPEG_QUALITY = 80
@@ -39,7 +40,7 @@ class AnnotatedFrameEncoder:
         self.hub = hub
         self.encoded = 0
         self._stop = threading.Event()
-        self._subscription = ThreadSubscription(size=1)
+        self._subscription = ThreadSubscription(size=1, max_age=MAX_AGE_S)
         self._thread = threading.Thread(target=self._run, name="ssdlite-jpeg", daemon=True)
 
     def start(self) -> None:
@@ -52,7 +53,7 @@ class AnnotatedFrameEncoder:
         self._thread.join(timeout=2.0)
 
     def _run(self) -> None:
-        while not self._stop.is_set():
+        while not self._stop.is_set() and not self._subscription.finished:
             item = self._subscription.get(timeout=0.5)
             if item is None or self.hub.jpegs.subscriber_count == 0:
                 continue

@@ -1,7 +1,7 @@
 """The HTTP API and the live view page: one aiohttp web.Application.
 
 Handlers only read the hub's shared state or subscribe to it; the pipeline runs elsewhere (the
-supervisor's thread), started and stopped by `on_startup`/`on_cleanup`. Every streaming client
+runner's thread), started and stopped by `on_startup`/`on_cleanup`. Every streaming client
 (`/stream.mjpeg`, `/api/v1/events`) has its own small dropping queue, and a write that does not
 complete within WRITE_TIMEOUT_S ends that client's connection: a stalled client costs one queue
 and one connection, never a frame of detection.
@@ -17,9 +17,10 @@ from typing import Callable, Optional
 
 from aiohttp import web
 
+from ..live.hub import MAX_AGE_S, ResultHub
 from .auth import COOKIE, OPEN_PATHS, presented_token, token_matches
-from .hub import AsyncSubscription, ResultHub
 from .metrics import CONTENT_TYPE, render_metrics
+from .subscription import AsyncSubscription
 
 WRITE_TIMEOUT_S = 10.0
 EVENT_QUEUE = 32          # results an SSE client may lag behind before its oldest are dropped
@@ -29,7 +30,6 @@ HEALTH_GRACE_S = 5.0      # /healthz turns 503 after this long without frames
 # of video queued for a slow client, all stale by the time they arrive. A few frames' worth keeps
 # what a slow client sees recent; the rest drops in its queue here.
 STREAM_SEND_BUFFER = 128 * 1024
-
 
 
 def _page(name: str) -> bytes:
@@ -106,7 +106,7 @@ async def _stream(request: web.Request, topic_name: str, queue_size: int, conten
     a write stalls, or the service stops."""
     app = request.app
     topic = getattr(app["hub"], topic_name)
-    subscription = topic.subscribe(AsyncSubscription(asyncio.get_running_loop(), queue_size))
+    subscription = topic.subscribe(AsyncSubscription(asyncio.get_running_loop(), queue_size, MAX_AGE_S))
     app["subscriptions"].add(subscription)
     response = web.StreamResponse(headers={"Content-Type": content_type, "Cache-Control": "no-store",
                                            "X-Accel-Buffering": "no"})

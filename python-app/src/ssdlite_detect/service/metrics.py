@@ -54,14 +54,14 @@ def render_metrics(hub, mqtt=None, http_clients: int = 0) -> str:
     out = Exposition()
     out.family("info", "gauge", "The service's source, backend and model (value 1).",
                [("", {**labels, "model": hub.model}, 1)])
-    out.family("frames_processed_total", "counter", "Frames the detector processed.", [("", None, stats.frames)])
+    out.family("frames_processed_total", "counter", "Frames the detector processed.", [("", None, stats.processed)])
     out.family("frames_dropped_total", "counter",
                "Source frames not processed because inference was busy (live sources keep only the newest).",
                [("", None, stats.dropped)])
     out.family("inference_seconds", "summary", "Time of one model invoke (quantiles over the recent frames).",
-               _summary_samples(stats.quantiles(stats.inference_ms), stats.inference_seconds_sum, stats.frames))
+               _summary_samples(stats.quantiles(stats.inference_ms), stats.inference_seconds_sum, stats.processed))
     out.family("latency_seconds", "summary", "Capture to result, per frame (quantiles over the recent frames).",
-               _summary_samples(stats.quantiles(stats.latencies_ms), stats.latency_seconds_sum, stats.frames))
+               _summary_samples(stats.quantiles(stats.latencies_ms), stats.latency_seconds_sum, stats.processed))
     out.family("source_up", "gauge", "1 while frames flow from the source, else 0.",
                [("", None, 1 if hub.state == "running" else 0)])
     out.family("source_losses_total", "counter", "Times the source failed or ended and was retried.",

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..errors import DetectError
-from .hub import ResultHub, ThreadSubscription
+from ..live.hub import MAX_AGE_S, ResultHub
+from ..pubsub import ThreadSubscription
 
 RECONNECT_MIN_S = 1
 RECONNECT_MAX_S = 30
@@ -96,7 +97,10 @@ class MqttPublisher:
         self._unsent = 0
         self.connected = False
         self._stop = threading.Event()
-        self._subscription = ThreadSubscription(size=QUEUE_SIZE)
+        # Held while a state is published and while `offline` is: once stop() has begun, no later
+        # state (the runner's `stopping`) can overwrite the retained `offline`.
+        self._state_lock = threading.Lock()
+        self._subscription = ThreadSubscription(size=QUEUE_SIZE, max_age=MAX_AGE_S)
         self._thread = threading.Thread(target=self._run, name="ssdlite-mqtt", daemon=True)
         client_id = f"ssdlite-detect-{socket.gethostname()}-{os.getpid()}"
         self.client = mqtt.Client(client_id=client_id, clean_session=True)
@@ -124,8 +128,9 @@ class MqttPublisher:
         self.connected = False
 
     def _publish_state(self, state: str) -> None:
-        if self.connected:
-            self.client.publish(self.target.status_topic, state, qos=1, retain=True)
+        with self._state_lock:
+            if self.connected and not self._stop.is_set():
+                self.client.publish(self.target.status_topic, state, qos=1, retain=True)
 
     def start(self) -> None:
         # connect_async: a broker that is down at start is retried by paho's loop, not an error.
@@ -136,7 +141,7 @@ class MqttPublisher:
         self._thread.start()
 
     def _run(self) -> None:
-        while not self._stop.is_set():
+        while not self._stop.is_set() and not self._subscription.finished:
             item = self._subscription.get(timeout=0.5)
             if item is None:
                 continue
@@ -152,7 +157,8 @@ class MqttPublisher:
 
     def stop(self) -> None:
         """Publishes `offline` (retained) and disconnects; bounded by OFFLINE_TIMEOUT_S."""
-        self._stop.set()
+        with self._state_lock:
+            self._stop.set()
         self.hub.results.unsubscribe(self._subscription)
         self._thread.join(timeout=1.0)
         if self.connected:

@@ -1,0 +1,157 @@
+"""The service: the detector on a live source for as long as the product runs, serving what it
+sees over HTTP (API and live view) and MQTT.
+
+    from ssdlite_detect import Detector
+    from ssdlite_detect.live.pipeline import SourceOptions, parse_source
+    from ssdlite_detect.service.server import ServiceOptions, run_service
+
+    options = ServiceOptions(SourceOptions(parse_source("camera")), http=("127.0.0.1", 8080))
+    exit_status = run_service(options, Detector.open())     # until SIGTERM / SIGINT
+
+The main thread runs asyncio: the aiohttp server, the signal handlers, the systemd watchdog. The
+pipeline lives in its own threads, started by the application's on_startup and stopped by its
+on_cleanup: the runner (source -> DetectionStream -> hub, the source retried when lost), the JPEG
+encoder of the live view, the MQTT output. SIGTERM or SIGINT stops everything within
+STOP_BUDGET_S, publishing `offline` to MQTT first.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from dataclasses import dataclass
+from typing import Callable, Optional, Tuple
+
+from ..errors import DetectError
+from ..formatting import format_service_summary
+from ..live.hub import STATE_RUNNING, STATE_STARTING, ResultHub
+from ..live.pipeline import SourceOptions
+from ..live.runner import StreamRunner
+from .annotated import AnnotatedFrameEncoder
+from .auth import required_token
+from .http import build_app
+from .mqtt import MqttPublisher, MqttTarget
+from .notify import Notifier
+
+STOP_BUDGET_S = 3.0     # SIGTERM to exit, the requirement; systemd's TimeoutStopSec is above it
+TICK_S = 0.5            # how often the main loop checks the runner and pings the watchdog
+# Until the first frame the runner's heart does not beat: the i.MX 8M Plus VX delegate compiles
+# the graph in the first invoke (tens of seconds). The watchdog is fed meanwhile for as long as the
+# unit's TimeoutStartSec (180 s) would have allowed a start.
+STARTUP_GRACE_S = 180.0
+
+
+class ServiceError(DetectError):
+    """The service cannot start: the HTTP address is taken or not available here."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class ServiceOptions:
+    """What the service serves, where. http: (host, port) or None (MQTT only; port 0 picks a free
+    one); http_token: the token HTTP clients must present (None: none, allowed on loopback or with
+    http_unauthenticated); mqtt: the broker and topic prefix, or None. At least one of http, mqtt."""
+
+    source: SourceOptions
+    http: Optional[Tuple[str, int]] = None
+    http_token: Optional[str] = None
+    http_unauthenticated: bool = False
+    mqtt: Optional[MqttTarget] = None
+
+    def __post_init__(self):
+        if self.http is None and self.mqtt is None:
+            raise ValueError("the service needs http, mqtt or both")
+        if self.http is not None:
+            required_token(self.http[0], self.http_token, self.http_unauthenticated)  # AuthConfigError
+
+
+def run_service(options: ServiceOptions, detector, on_note: Callable[[str], None] = lambda _message: None,
+                on_error: Callable[[str], None] = lambda _message: None) -> int:
+    """Runs until SIGTERM/SIGINT, the source options' frames or duration, or an error retrying
+    cannot fix; returns the exit status (errors reported through on_error)."""
+    serves_http = options.http is not None
+    runner = StreamRunner.on_source(detector, options.source, display=serves_http, retry=True, on_note=on_note)
+    mqtt = MqttPublisher(runner.hub, options.mqtt) if options.mqtt else None
+    encoder = AnnotatedFrameEncoder(runner.hub) if serves_http else None
+    try:
+        return asyncio.run(_serve(options, runner, mqtt, encoder, Notifier(), on_note, on_error))
+    except DetectError as failure:
+        on_error(str(failure))
+        return failure.exit_code
+
+
+async def _serve(options: ServiceOptions, runner: StreamRunner, mqtt, encoder, notifier: Notifier,
+                 note: Callable[[str], None], error: Callable[[str], None]) -> int:
+    from aiohttp import web
+
+    hub = runner.hub
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    async def start_pipeline(_app) -> None:
+        runner.start()
+        if encoder is not None:
+            encoder.start()
+        if mqtt is not None:
+            mqtt.start()
+
+    async def stop_pipeline(_app) -> None:
+        runner.stop()
+        if mqtt is not None:
+            await loop.run_in_executor(None, mqtt.stop)  # `offline` first: it is what others see
+        if encoder is not None:
+            await loop.run_in_executor(None, encoder.stop)
+        await loop.run_in_executor(None, runner.join, 2.0)
+
+    token = required_token(options.http[0], options.http_token, options.http_unauthenticated) if options.http else None
+    app = build_app(hub, token=token, mqtt=mqtt, on_startup=[start_pipeline], on_cleanup=[stop_pipeline])
+    server = web.AppRunner(app, handle_signals=False, access_log=None)
+    await server.setup()
+    try:
+        if options.http is not None:
+            host, port = options.http
+            site = web.TCPSite(server, host, port, shutdown_timeout=0.5)
+            try:
+                await site.start()
+            except OSError as failure:
+                reason = os.strerror(failure.errno) if failure.errno else str(failure)  # asyncio's text repeats the address
+                raise ServiceError(f"--http {host}:{port}: {reason}") from None
+            bound_port = server.addresses[0][1]
+            note(f"serving http://{host}:{bound_port}/" + ("" if token is None else " (token required)"))
+        notifier.ready(f"detecting on {hub.source_name}")
+        await _watch(hub, runner, notifier, stop)
+        notifier.stopping()
+    finally:
+        await server.cleanup()
+    note(format_service_summary(hub.status()))
+    if runner.error is not None:
+        error(str(runner.error))
+        return runner.error.exit_code
+    return 0
+
+
+async def _watch(hub: ResultHub, runner: StreamRunner, notifier: Notifier, stop: asyncio.Event) -> None:
+    """Until a signal or the runner's end (an error, or --frames / --duration reached): pings the
+    watchdog while the runner's heart beats (a hung invoke or driver gets the service restarted),
+    and reports state changes as the unit's STATUS."""
+    started = time.monotonic()
+    interval = TICK_S if notifier.watchdog_interval is None else min(TICK_S, notifier.watchdog_interval / 3)
+    last_status = None
+    while not stop.is_set() and not runner.finished:
+        try:
+            await asyncio.wait_for(stop.wait(), interval)
+        except asyncio.TimeoutError:
+            pass
+        now = time.monotonic()
+        beating = now - runner.heartbeat < (notifier.watchdog_interval or 0)
+        warming_up = hub.state == STATE_STARTING and now - started < STARTUP_GRACE_S
+        if notifier.watchdog_interval is not None and (beating or warming_up):
+            notifier.watchdog()
+        status = hub.state if hub.state == STATE_RUNNING else f"{hub.state}: {hub.message}"
+        if status != last_status:
+            notifier.status(status)
+            last_status = status
