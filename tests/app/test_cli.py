@@ -224,6 +224,16 @@ def test_detector_on_a_fake_imx8mp_falls_back_when_the_npu_cannot_run(tmp_path, 
     models.mkdir()
     (models / "ssdlite_mobilenetv2_coco_int8.tflite").write_bytes(Path(model).read_bytes())
     notes = []
-    detector = Detector(model_dir=str(models), platform=Platform(IMX8MP, "i.MX8MP", False), on_fallback=notes.append)
+    detector = Detector.open(model_dir=str(models), platform=Platform(IMX8MP, "i.MX8MP", False), on_fallback=notes.append)
     assert detector.backend == "cpu" and detector.model_path == str(models / "ssdlite_mobilenetv2_coco_int8.tflite")
     assert len(notes) == 1 and "vx unavailable" in notes[0] and "libvx_delegate.so" in notes[0]
+
+
+def test_a_config_file_works_for_still_images_and_the_command_line_wins(capsys, tmp_path, reference, model):
+    config = tmp_path / "stills.toml"
+    config.write_text(f'model = "{model}"\njson = true\nscore-threshold = 0.8\nclasses = "bus,person"\n')
+    code, out, err = run_cli(capsys, "--config", config, reference / "bus.jpg")
+    strict = json.loads(out)["detections"]
+    assert code == 0 and strict and all(d["score"] >= 0.8 and d["label"] in ("bus", "person") for d in strict), err
+    code, out, _ = run_cli(capsys, "--config", config, "--score-threshold", "0.3", reference / "bus.jpg")
+    assert code == 0 and len(json.loads(out)["detections"]) > len(strict)

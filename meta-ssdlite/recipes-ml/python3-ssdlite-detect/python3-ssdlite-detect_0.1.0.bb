@@ -89,7 +89,9 @@ FILES:${PN} += "${localstatedir}/cache/ssdlite-detect"
 # importlib, math, os, sys, time, typing and warnings; colorsys is in
 # python3-image, ctypes in python3-ctypes, dataclasses in python3-profile,
 # fractions in python3-numbers, json in python3-json, statistics in
-# python3-statistics. tensorflow-lite carries the tflite_runtime module.
+# python3-statistics; tomllib (--config FILE, in every mode), which poky's
+# manifest does not list, lands in python3-misc. tensorflow-lite carries the
+# tflite_runtime module.
 # tests/layer checks this list against the app's imports; `make rehearse`
 # against what a run imports on aarch64, which found python3-fcntl: Pillow
 # loads its GIF plugin, which imports subprocess (python3-core), which imports
@@ -104,6 +106,7 @@ RDEPENDS:${PN} = " \
     python3-fcntl \
     python3-image \
     python3-json \
+    python3-misc \
     python3-numbers \
     python3-numpy \
     python3-pillow \
@@ -157,8 +160,7 @@ RDEPENDS:${PN}-live = " \
 # The service mode: aiohttp 3.8.4, paho-mqtt 1.6.1 and python-systemd 235
 # (sd_notify) from meta-python, on top of the live mode; standard library:
 # asyncio, hmac (python3-netclient), ipaddress and socket (python3-io),
-# dataclasses (python3-profile), json, statistics, and tomllib, which poky's
-# manifest does not list, so it lands in python3-misc. tests/layer checks the
+# dataclasses (python3-profile), json and statistics. tests/layer checks the
 # Python imports against this list.
 RDEPENDS:${PN}-service = " \
     ${PN}-live \
@@ -167,7 +169,6 @@ RDEPENDS:${PN}-service = " \
     python3-core \
     python3-io \
     python3-json \
-    python3-misc \
     python3-netclient \
     python3-paho-mqtt \
     python3-profile \

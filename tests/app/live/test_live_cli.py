@@ -68,6 +68,14 @@ def test_text_lines_per_frame(capsys, model_args, raw_mkv):
     assert lines[0].startswith("frame 0 0.00 s: ") and "bus" in lines[0] and "latency" in lines[0]
 
 
+def test_a_config_file_works_for_the_live_mode(capsys, model_args, raw_mkv, tmp_path):
+    config = tmp_path / "live.toml"
+    config.write_text(f'source = "{raw_mkv}"\njson = true\nframes = 4\n')
+    code, out, err = run_cli(capsys, *model_args, "--config", config)
+    assert code == 0, err
+    assert [json.loads(line)["frame"] for line in out.splitlines()] == [0, 1, 2, 3]
+
+
 def test_frames_limit_on_a_live_test_pattern(capsys, model_args):
     code, out, err = run_cli(capsys, *model_args, "--json", "--source", "testsrc", "--frames", "4",
                              "--source-size", "320x240", "--source-fps", "15")
@@ -86,6 +94,7 @@ def test_frames_limit_on_a_live_test_pattern(capsys, model_args):
     (["--source", "testsrc", "--source-size", "640"], "expected WIDTHxHEIGHT"),
     (["--source", "ftp://x/y"], "unsupported URL scheme"),
     (["--source", "testsrc", "--duration", "0"], "must be > 0"),
+    (["--source", "testsrc", "--http-token-file", "token"], "need --http"),
 ])
 def test_usage_errors_exit_2(capsys, args, fragment):
     with pytest.raises(SystemExit) as exit_info:
@@ -241,13 +250,13 @@ class FakeTerminal:
 
 @pytest.mark.parametrize("tty, json_lines, expected", [(True, False, 1), (False, False, 30), (True, True, 30)])
 def test_text_is_throttled_only_on_a_terminal(tty, json_lines, expected):
-    from ssdlite_detect.live.command import _ThrottledPrinter
+    from ssdlite_detect.live.outputs import LineOutput
     from ssdlite_detect.results import FrameResult
 
     terminal = FakeTerminal(tty)
-    printer = _ThrottledPrinter(terminal, json_lines)
+    printer = LineOutput(terminal, json_lines)
     for frame in range(30):  # 30 frames well within 1/5 s
-        printer(FrameResult("testsrc", 640, 480, "cpu", (), {"inference": 1.0, "latency": 2.0}, frame=frame))
+        printer.write(FrameResult("testsrc", 640, 480, "cpu", (), {"inference": 1.0, "latency": 2.0}, frame=frame))
     assert len(terminal.lines) == expected
 
 

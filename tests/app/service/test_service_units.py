@@ -10,13 +10,17 @@ import time
 
 import pytest
 
-from ssdlite_detect.cli import build_parser, main
+from ssdlite_detect.cli import build_registry, main
+from ssdlite_detect.config import ConfigError, settings_from_table
+from ssdlite_detect.live.hub import STATE_RUNNING, STATE_SOURCE_LOST, ResultHub
+from ssdlite_detect.pubsub import Published, ThreadSubscription
 from ssdlite_detect.service.auth import AuthConfigError, read_token_file, required_token
-from ssdlite_detect.service.config import ConfigError, settings_from_table
-from ssdlite_detect.service.hub import (STATE_RUNNING, STATE_SOURCE_LOST, Published, ResultHub,
-                                        ThreadSubscription)
 from ssdlite_detect.service.mqtt import MqttUrlError, parse_mqtt_url
-from ssdlite_detect.service.supervisor import Notifier
+from ssdlite_detect.service.notify import Notifier
+
+
+def long_options():
+    return build_registry().long_options
 
 
 def test_a_full_subscription_drops_its_oldest_and_counts_it():
@@ -51,7 +55,7 @@ def test_health_follows_frames_and_losses():
     hub = ResultHub("testsrc", "cpu", "model.tflite")
     now = time.monotonic()
     assert hub.healthy(5.0, now)  # starting: the NPU's first compile may take a while
-    hub.publish(_Result(0), None, 0)
+    hub.publish(_Result(0), None)
     assert hub.state == STATE_RUNNING and hub.healthy(5.0)
     assert not hub.healthy(5.0, time.monotonic() + 6)  # running, but no frame for 6 s
     hub.set_state(STATE_SOURCE_LOST, "gone")
@@ -63,12 +67,12 @@ def test_health_follows_frames_and_losses():
 
 def test_stats_add_up_over_reconnections():
     hub = ResultHub("s", "cpu", "m")
-    for frame in range(3):
-        hub.publish(_Result(frame), None, stream_dropped=frame)
-    hub.stats.stream_ended()
-    hub.publish(_Result(0), None, stream_dropped=4)
-    assert hub.stats.frames == 4 and hub.stats.dropped == 2 + 4
-    assert hub.status()["latency_median_ms"] == 20.5  # of 20, 21, 22, 20
+    for frame in (0, 1, 4):  # the first stream processed 3 of its first 5 frames
+        hub.publish(_Result(frame), None)
+    hub.stats.stream_ended()  # the source is reopened: its frames count from 0 again
+    hub.publish(_Result(4), None)  # 4 of the reopened stream's first 5 frames dropped
+    assert hub.stats.processed == 4 and hub.stats.dropped == 2 + 4
+    assert hub.status()["latency_median_ms"] == 22.5  # of 20, 21, 24, 24
 
 
 def test_token_rules():
@@ -116,8 +120,7 @@ def test_bad_mqtt_urls(url, fragment):
 
 
 def test_toml_settings_use_the_options_names_and_checks():
-    parser = build_parser()
-    settings = settings_from_table(parser, {
+    settings = settings_from_table(long_options(), {
         "source": "camera", "http": "0.0.0.0:8080", "score-threshold": 0.6, "source-size": "1280x720",
         "http-unauthenticated": True, "device": "npu", "threads": 2,
     }, "f.toml")
@@ -136,7 +139,7 @@ def test_toml_settings_use_the_options_names_and_checks():
 ])
 def test_bad_toml_settings_name_the_file_and_the_key(table, fragment):
     with pytest.raises(ConfigError) as caught:
-        settings_from_table(build_parser(), table, "f.toml")
+        settings_from_table(long_options(), table, "f.toml")
     assert str(caught.value).startswith("f.toml: ") and fragment in str(caught.value)
 
 
@@ -175,11 +178,11 @@ def test_config_file_settings_and_errors(capsys, tmp_path):
 
 
 def test_the_command_line_wins_over_the_file(tmp_path):
-    from ssdlite_detect.cli import _parse
+    from ssdlite_detect.cli import parse_arguments
 
     config = tmp_path / "service.toml"
     config.write_text('source = "testsrc"\nscore-threshold = 0.7\nhttp = 8080\n')
-    args = _parse(build_parser(), ["--config", str(config), "--score-threshold", "0.3"])
+    args = parse_arguments(build_registry(), ["--config", str(config), "--score-threshold", "0.3"])
     assert (args.source, args.score_threshold, args.http) == ("testsrc", 0.3, ("127.0.0.1", 8080))
 
 
@@ -191,7 +194,7 @@ def test_the_board_config_file_parses_to_valid_settings():
         pytest.skip("tomllib is Python 3.11")
     import tomllib
 
-    settings = settings_from_table(build_parser(), tomllib.loads(board_file.read_text()), str(board_file))
+    settings = settings_from_table(long_options(), tomllib.loads(board_file.read_text()), str(board_file))
     assert settings["source"] == "camera" and settings["http"] == ("127.0.0.1", 8080)
 
 
@@ -216,8 +219,6 @@ class _HangingStream:
 
     def __init__(self, release: "threading.Event"):
         self.release = release
-        self.stats = type("Stats", (), {"dropped": 0})()
-        self.source = type("Source", (), {"name": "hanging"})()
 
     def results_with_frames(self):
         yield _Result(0), None
@@ -227,13 +228,22 @@ class _HangingStream:
         self.release.set()
 
 
-def test_the_watchdog_is_fed_only_while_the_supervisor_beats(tmp_path, monkeypatch):
+class _HangingStreams:
+    name = "hanging"
+
+    def __init__(self, release):
+        self.release = release
+
+    def open(self, _max_frames, _duration):
+        return _HangingStream(self.release)
+
+
+def test_the_watchdog_is_fed_only_while_the_runner_beats(tmp_path, monkeypatch):
     import asyncio
     import threading
-    from types import SimpleNamespace
 
-    from ssdlite_detect.service.command import _watch
-    from ssdlite_detect.service.supervisor import SourceSupervisor
+    from ssdlite_detect.live.runner import StreamRunner
+    from ssdlite_detect.service.server import _watch
 
     receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     receiver.bind(str(tmp_path / "notify"))
@@ -244,8 +254,8 @@ def test_the_watchdog_is_fed_only_while_the_supervisor_beats(tmp_path, monkeypat
     notifier = Notifier()
     hub = ResultHub("hanging", "cpu", "m")
     release = threading.Event()
-    supervisor = SourceSupervisor(hub, lambda: _HangingStream(release))
-    supervisor.start()
+    runner = StreamRunner(_HangingStreams(release), hub, retry=True)
+    runner.start()
 
     def pings_between(start: float, end: float) -> int:
         count = 0
@@ -259,17 +269,17 @@ def test_the_watchdog_is_fed_only_while_the_supervisor_beats(tmp_path, monkeypat
     async def watch_for(seconds: float):
         stop = asyncio.Event()
         asyncio.get_running_loop().call_later(seconds, stop.set)
-        await _watch(SimpleNamespace(duration=None), hub, supervisor, notifier, stop)
+        await _watch(hub, runner, notifier, stop)
 
     watcher = threading.Thread(target=asyncio.run, args=(watch_for(2.0),))
     watcher.start()
     now = time.monotonic()
     early, late = pings_between(now, now + 0.5), pings_between(now + 1.0, now + 2.0)
     watcher.join()
-    supervisor.stop()
-    supervisor.join(5)
+    runner.stop()
+    runner.join(5)
     receiver.close()
-    assert hub.stats.frames == 1
+    assert hub.stats.processed == 1
     assert early >= 1   # the result just arrived: the heart beats
     assert late == 0    # 0.6 s after the last beat, the hang stops the pings: systemd restarts the service
 

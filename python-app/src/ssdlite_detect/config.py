@@ -1,5 +1,6 @@
-"""`--config FILE`: a TOML file whose keys are the long options without their dashes' prefix,
-with the same meaning and the same checks (`score-threshold = 0.6`, `http = "0.0.0.0:8080"`).
+"""`--config FILE`, in every mode: a TOML file whose keys are the long options without their
+dashes, with the same meaning and the same checks (`score-threshold = 0.6`, `source = "camera"`,
+`http = "0.0.0.0:8080"`).
 
 Values from the file become the parser's defaults, so the command line still wins. The board's
 file is /etc/ssdlite-detect/ssdlite-detect.toml (installed by the layer, documented line by line).
@@ -7,9 +8,9 @@ file is /etc/ssdlite-detect/ssdlite-detect.toml (installed by the layer, documen
 from __future__ import annotations
 
 import argparse
-from typing import Dict
+from typing import Mapping
 
-from ..errors import DetectError
+from .errors import DetectError
 
 BOARD_CONFIG = "/etc/ssdlite-detect/ssdlite-detect.toml"
 NOT_IN_FILES = ("config", "help")
@@ -34,22 +35,13 @@ def read_toml(path: str) -> dict:
         raise ConfigError(f"--config {path}: not valid TOML: {error}") from None
 
 
-def _long_options(parser: argparse.ArgumentParser) -> Dict[str, argparse.Action]:
-    options = {}
-    for action in parser._actions:  # argparse has no public list of its actions
-        for option in action.option_strings:
-            if option.startswith("--"):
-                options[option[2:]] = action
-    return options
-
-
-def settings_from_table(parser: argparse.ArgumentParser, table: dict, path: str) -> dict:
-    """{dest: value} for the parser's defaults; ConfigError (one line) for an unknown key or a
-    value the option itself would refuse."""
-    options = _long_options(parser)
+def settings_from_table(long_options: Mapping[str, argparse.Action], table: dict, path: str) -> dict:
+    """{dest: value} for the parser's defaults, from a table of {long option: value};
+    ConfigError (one line) for an unknown key or a value the option itself would refuse.
+    long_options: the parser's long options by name (commands.options.OptionRegistry)."""
     settings = {}
     for key, value in table.items():
-        action = options.get(key)
+        action = long_options.get(key)
         if action is None or key in NOT_IN_FILES:
             raise ConfigError(f"{path}: unknown setting {key!r} (the settings are the long options, e.g. source, http)")
         where = f"{path}: {key} = {value!r}"
@@ -71,6 +63,6 @@ def settings_from_table(parser: argparse.ArgumentParser, table: dict, path: str)
     return settings
 
 
-def apply_config(parser: argparse.ArgumentParser, path: str) -> None:
-    """Makes the file's settings the parser's defaults."""
-    parser.set_defaults(**settings_from_table(parser, read_toml(path), path))
+def load_settings(long_options: Mapping[str, argparse.Action], path: str) -> dict:
+    """The settings of the TOML file at `path`, checked (see settings_from_table)."""
+    return settings_from_table(long_options, read_toml(path), path)

@@ -1,0 +1,124 @@
+"""`ssdlite-detect --source SOURCE`: the live mode on a camera, a video file, an RTSP stream or
+the test pattern.
+
+stdout gets one line (or one JSON object) per processed frame; stderr gets notes, errors and a
+summary at the end. SIGINT and SIGTERM stop the run cleanly: every line printed is complete and
+the annotated video, if any, is finished so that it plays. The outputs are subscribers of the
+runner's hub (ssdlite_detect.live.outputs), each in its own thread.
+"""
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from .options import OptionRegistry, positive_float, positive_int, size
+
+# The live mode's own options; the still-image mode refuses them ("needs --source").
+OPTIONS = ("frames", "duration", "realtime", "source-size", "source-fps")
+
+
+def add_arguments(registry: OptionRegistry) -> None:
+    live = registry.group("live video (instead of image paths)")
+    live.add("--source", metavar="SOURCE",
+             help="camera (the first capture device), /dev/videoN, a video file, rtsp://URL or testsrc")
+    live.add("--frames", type=positive_int, metavar="N", help="stop after N processed frames")
+    live.add("--duration", type=positive_float, metavar="SECONDS", help="stop after SECONDS")
+    live.add("--realtime", action="store_true",
+             help="video files: keep the file's pace and drop late frames (default: every frame)")
+    live.add("--source-size", type=size, metavar="WxH", help="cameras and testsrc: frame size to capture")
+    live.add("--source-fps", type=positive_int, metavar="N", help="cameras and testsrc: frame rate to capture")
+    live.add("--connect-timeout", type=positive_float, default=10.0, metavar="SECONDS",
+             help="give up on a camera or stream that sends no frame within SECONDS (default 10)")
+
+
+@dataclass(frozen=True)
+class LiveOptions:
+    source: object                 # live.pipeline.SourceOptions
+    json_lines: bool = False
+    output_path: Optional[str] = None
+
+
+def source_options(parser: argparse.ArgumentParser, args: argparse.Namespace):
+    """The SourceOptions of --source and its options (the live mode's and the service's); a
+    usage error for what cannot work. Pure: GStreamer is not imported here."""
+    from ..live.pipeline import SourceOptions, SourceSpecError, parse_source
+
+    if args.paths:
+        parser.error("give either image paths or --source, not both")
+    if args.benchmark:
+        parser.error("--benchmark times still images; with --source the summary reports FPS and latency")
+    try:
+        spec = parse_source(args.source, args.source_size, args.source_fps, args.realtime)
+    except SourceSpecError as error:
+        parser.error(str(error))
+    return SourceOptions(spec, connect_timeout=args.connect_timeout, max_frames=args.frames, duration=args.duration)
+
+
+def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> LiveOptions:
+    if args.http_token_file or args.http_unauthenticated:
+        parser.error("--http-token-file and --http-unauthenticated need --http")
+    return LiveOptions(source_options(parser, args), json_lines=args.json, output_path=args.output)
+
+
+def run(options: LiveOptions, detector, note: Callable[[str], None], error: Callable[[str], None]) -> int:
+    """Run the source through the detector into the outputs until it ends, a limit, a signal
+    or an error; returns the exit status."""
+    from ..errors import DetectError
+    from ..formatting import format_live_summary
+    from ..live.elements import encoder_note
+    from ..live.outputs import LineOutput, RecorderOutput, policy_for
+    from ..live.runner import StreamRunner
+
+    runner = StreamRunner.on_source(detector, options.source, display=bool(options.output_path), on_note=note)
+    streams = runner.streams
+    policy = policy_for(options.source.spec)
+
+    def output_ended(_output) -> None:
+        runner.stop()
+
+    outputs = [LineOutput(sys.stdout, options.json_lines, policy, on_end=output_ended)]
+    if options.output_path:
+        from ..live.recorder import VideoRecorder
+
+        recorder = VideoRecorder(options.output_path, streams.chain)
+        missing_encoder = encoder_note(detector.spec.platform.soc, streams.chain)
+        if missing_encoder:
+            note(missing_encoder)
+        outputs.append(RecorderOutput(recorder, streams.frame_rate, policy, on_end=output_ended))
+
+    def stop(_signum, _frame) -> None:
+        runner.stop()
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    status = 0
+    failure: Optional[DetectError] = None
+    try:
+        for output in outputs:
+            output.start(runner.hub.results)
+        try:
+            runner.run()
+        except DetectError as raised:
+            failure = raised
+    finally:
+        runner.stop()
+        for output in outputs:
+            output.join()  # each finishes what it holds (the runner closed the results)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    for output in outputs:
+        if output.error is not None and not isinstance(output.error, DetectError):
+            raise output.error  # a bug: the traceback is worth having
+    if failure is not None:
+        error(str(failure))
+        status = failure.exit_code
+    for output in outputs:
+        if output.error is not None:
+            error(str(output.error))
+            status = status or output.error.exit_code
+    summary = runner.hub.stats.summary()
+    if summary["frames"] or status == 0:  # a source that failed before any frame: its error says it all
+        note(format_live_summary(streams.name, summary, detector.backend, streams.chain.name))
+    return status
