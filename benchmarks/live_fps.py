@@ -19,26 +19,46 @@ ratios and medians taken side by side, not figures from different runs).
    frames; the simulated invoke uses none), latency median and p90.
    Goals: >= 90 FPS from the 120 FPS sources; latency median <= invoke + 5 ms.
 
+3. Outputs on the SIMULATED NPU, through the runner the CLI and the service share (source ->
+   stream -> hub -> subscribers), from the 640x480 test pattern at 120 FPS, alternating for
+   --rounds rounds: no output; the annotated video (`--output annotated.mkv`: RecorderOutput,
+   drawn with Pillow and MJPEG-encoded in its own thread); two live-view clients (the service's
+   JPEG encoder and aiohttp app in this process, two HTTP clients reading /stream.mjpeg and
+   /api/v1/events over real sockets). Goal: each FPS >= 0.98x the FPS with no output (median of
+   the rounds' ratios): an output never runs on the inference path.
+
     .venv/app/bin/python benchmarks/live_fps.py [--model PATH] [--frames N] [--rounds N] [--json]
+
+--json prints one JSON object; its top-level keys include sim_npu_fps (640x480@120, no output),
+sim_npu_fps_with_recorder, sim_npu_fps_with_viewers and their ratios to sim_npu_fps.
 
 Reference fixtures: $SSDLITE_REFERENCE_DIR (default <repo>/../shared/reference).
 """
 from __future__ import annotations
 
 import argparse
+import asyncio
+import dataclasses
 import json
 import os
 import platform
+import socket
 import statistics
 import sys
+import tempfile
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
 
 from ssdlite_detect.detector import Detector
+from ssdlite_detect.model import LoadedModel, ModelOptions, open_model
 from ssdlite_detect.live.elements import SOFTWARE_CHAIN
-from ssdlite_detect.live.pipeline import parse_source
+from ssdlite_detect.live.hub import ResultHub
+from ssdlite_detect.live.outputs import RecorderOutput, policy_for
+from ssdlite_detect.live.pipeline import SourceOptions, parse_source
+from ssdlite_detect.live.runner import SourceStreams, StreamRunner
 from ssdlite_detect.live.source import VideoSource
 from ssdlite_detect.live.stream import DetectionStream
 
@@ -69,6 +89,12 @@ class SimulatedNPU:
 
     def __getattr__(self, name):
         return getattr(self._real, name)
+
+
+def with_simulated_npu(model: LoadedModel, npu_ms: float) -> LoadedModel:
+    """The loaded model with its interpreter replaced by a SimulatedNPU, its backend named so."""
+    spec = dataclasses.replace(model.spec, backend=f"simulated-npu ({npu_ms:g} ms sleep)")
+    return LoadedModel(spec, SimulatedNPU(model.interpreter, npu_ms / 1000.0))
 
 
 def invoke_only_fps(detector: Detector, frames: int) -> float:
@@ -104,6 +130,102 @@ def live_run(detector: Detector, source_text: str, size, fps: int, frames: int) 
     }
 
 
+class _SoftwareStreams(SourceStreams):
+    """SourceStreams on the software chain (this host has no PXP/G2D), as live_run uses."""
+
+    def _new_source(self, chain, on_note=None):
+        return VideoSource(self.options.spec, self.detector.input_size, chain=SOFTWARE_CHAIN, display=self.display)
+
+
+class _LiveView:
+    """The service's live view in this process: its JPEG encoder, the aiohttp app on 127.0.0.1 in
+    a thread of its own, and `clients` HTTP clients that read /stream.mjpeg and /api/v1/events."""
+
+    def __init__(self, hub, clients: int = 2):
+        from ssdlite_detect.service.annotated import AnnotatedFrameEncoder
+
+        self.hub = hub
+        self.encoder = AnnotatedFrameEncoder(hub)
+        self.clients = clients
+        self.received = 0
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._loop = asyncio.new_event_loop()
+        self._server = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        from aiohttp import web
+
+        from ssdlite_detect.service.http import build_app
+
+        asyncio.set_event_loop(self._loop)
+        runner = web.AppRunner(build_app(self.hub), handle_signals=False, access_log=None)
+        self._loop.run_until_complete(runner.setup())
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        self._loop.run_until_complete(site.start())
+        self.port = runner.addresses[0][1]
+        self._ready.set()
+        self._loop.run_forever()
+        self._loop.run_until_complete(runner.cleanup())
+
+    def _client(self, path: str) -> None:
+        with socket.create_connection(("127.0.0.1", self.port)) as connection:
+            connection.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            connection.settimeout(0.5)
+            while not self._stop.is_set():
+                try:
+                    self.received += len(connection.recv(65536))
+                except socket.timeout:
+                    continue
+
+    def start(self) -> None:
+        self.encoder.start()
+        self._server.start()
+        self._ready.wait(10)
+        for number in range(self.clients):
+            for path in ("/stream.mjpeg", "/api/v1/events"):
+                threading.Thread(target=self._client, args=(path,), daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.encoder.stop()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._server.join(5)
+
+
+def output_run(detector: Detector, output: str, frames: int, size=(640, 480), fps: int = 120) -> dict:
+    """FPS and CPU per frame of the runner on a live test pattern with `output`: "none",
+    "recorder" or "viewers"."""
+    options = SourceOptions(parse_source("testsrc", size, fps), max_frames=frames)
+    display = output != "none"
+    streams = _SoftwareStreams(detector, options, display)
+    runner = StreamRunner(streams, ResultHub(streams.name, detector.backend, detector.spec.model_name),
+                          max_frames=frames)
+    extra = {}
+    with tempfile.TemporaryDirectory() as folder:
+        recorder = view = None
+        if output == "recorder":
+            from ssdlite_detect.live.recorder import VideoRecorder
+
+            recorder = RecorderOutput(VideoRecorder(os.path.join(folder, "annotated.mkv"), SOFTWARE_CHAIN),
+                                      streams.frame_rate, policy_for(options.spec))
+            recorder.start(runner.hub.results)
+        elif output == "viewers":
+            view = _LiveView(runner.hub)
+            view.start()
+        cpu_start = time.process_time()
+        runner.run()
+        cpu = time.process_time() - cpu_start
+        if recorder is not None:
+            recorder.join()
+            extra = {"recorded_frames": recorder.recorder.frames, "recorder_dropped": recorder.dropped}
+        if view is not None:
+            extra = {"jpeg_frames": view.encoder.encoded, "bytes_to_clients": view.received}
+            view.stop()
+    stats = runner.hub.stats
+    return {"fps": stats.fps, "dropped": stats.dropped, "cpu_ms_per_frame": cpu / stats.processed * 1000.0, **extra}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     reference = Path(os.environ.get("SSDLITE_REFERENCE_DIR") or REPO_ROOT.parent / "shared" / "reference")
@@ -118,7 +240,7 @@ def main() -> int:
         print(f"live_fps: model not found: {args.model} (set SSDLITE_REFERENCE_DIR)", file=sys.stderr)
         return 1
 
-    cpu_detector = Detector(args.model, device="cpu", threads=args.threads)
+    cpu_detector = Detector.open(args.model, device="cpu", threads=args.threads)
     invoke_fps, live = [], {size: [] for size in CPU_SOURCES}
     for _ in range(args.rounds):  # alternating, so that all see the same shared-host weather
         invoke_fps.append(invoke_only_fps(cpu_detector, max(args.frames // 2, 5)))
@@ -138,17 +260,29 @@ def main() -> int:
             "runs": runs,
         }
 
-    npu_detector = Detector(args.model, device="cpu", threads=args.threads)
-    npu_detector.interpreter = SimulatedNPU(npu_detector.interpreter, args.npu_ms / 1000.0)
-    npu_detector.backend = f"simulated-npu ({args.npu_ms:g} ms sleep)"
+    model = open_model(ModelOptions(args.model, device="cpu", threads=args.threads))
+    npu_detector = Detector(with_simulated_npu(model, args.npu_ms))
     simulated = {}
     for size in ((640, 480), (1280, 720)):
         for fps in (120, 30):
             simulated[f"{size[0]}x{size[1]}@{fps}"] = live_run(npu_detector, "testsrc", size, fps, args.frames * 4)
+    outputs = {name: [] for name in ("none", "recorder", "viewers")}
+    for _ in range(args.rounds):  # alternating, as above
+        for name in outputs:
+            outputs[name].append(output_run(npu_detector, name, args.frames * 4))
+    fps_of = {name: statistics.median(run["fps"] for run in runs) for name, runs in outputs.items()}
+    ratio_of = {name: statistics.median(run["fps"] / base["fps"] for run, base in zip(runs, outputs["none"]))
+                for name, runs in outputs.items() if name != "none"}
     report = {
         "host": f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
+        "sim_npu_fps": fps_of["none"],
+        "sim_npu_fps_with_recorder": fps_of["recorder"],
+        "sim_npu_fps_with_viewers": fps_of["viewers"],
+        "sim_npu_ratio_with_recorder": ratio_of["recorder"],
+        "sim_npu_ratio_with_viewers": ratio_of["viewers"],
         "cpu": cpu_report,
-        "simulated_npu": {"invoke_ms": args.npu_ms, "note": "SIMULATION: invoke sleeps, no NPU", "runs": simulated},
+        "simulated_npu": {"invoke_ms": args.npu_ms, "note": "SIMULATION: invoke sleeps, no NPU", "runs": simulated,
+                          "outputs_640x480@120": outputs},
     }
     if args.json:
         print(json.dumps(report, indent=1))
@@ -164,6 +298,11 @@ def main() -> int:
         print(f"  {name:<16} {run['fps']:>6.1f} {run['dropped']:>8} {run['cpu_ms_per_frame']:>13.2f} "
               f"{run['latency_median_ms']:>12.1f} ms {run['latency_p90_ms']:>5.1f} ms")
     print(f"  goals: >= 90 FPS from the @120 sources; latency median <= {args.npu_ms + 5:g} ms")
+    print(f"SIMULATED NPU with outputs, testsrc 640x480@120 through the runner (median of {args.rounds} rounds):")
+    for name, label in (("none", "no output"), ("recorder", "--output annotated.mkv"), ("viewers", "two live-view clients")):
+        ratio = "" if name == "none" else f", {ratio_of[name]:.3f}x no output (goal >= 0.98)"
+        cpu = statistics.median(run["cpu_ms_per_frame"] for run in outputs[name])
+        print(f"  {label:<24} {fps_of[name]:6.1f} FPS{ratio}; CPU {cpu:.2f} ms/frame")
     return 0
 
 

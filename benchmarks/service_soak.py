@@ -39,20 +39,18 @@ WARM_UP_FRAMES = 1000
 
 
 def serve(npu_ms: float, cli_args) -> int:
-    """The service process: the CLI with the simulated NPU patched into every Detector."""
+    """The service process: the CLI with the simulated NPU patched into the model it opens."""
     sys.path.insert(0, str(Path(__file__).parent))
-    from live_fps import SimulatedNPU
+    from live_fps import with_simulated_npu
 
-    from ssdlite_detect import cli, detector as detector_module
+    from ssdlite_detect import cli, model as model_module
 
-    original_init = detector_module.Detector.__init__
+    original_open_model = model_module.open_model
 
-    def init_with_simulated_npu(self, *args, **kwargs):
-        original_init(self, *args, **kwargs)
-        self.interpreter = SimulatedNPU(self.interpreter, npu_ms / 1000.0)
-        self.backend = f"simulated-npu-{npu_ms:g}ms"
+    def open_model_on_a_simulated_npu(*args, **kwargs):
+        return with_simulated_npu(original_open_model(*args, **kwargs), npu_ms)
 
-    detector_module.Detector.__init__ = init_with_simulated_npu
+    model_module.open_model = open_model_on_a_simulated_npu  # commands.common imports it when it runs
     return cli.main(cli_args)
 
 
