@@ -17,8 +17,9 @@ from ssdlite_tools.vela import VELA_MODEL_NAME
 # Fingerprints (tflite_fingerprint.py) of the COCO stand-in's models as convert and vela made them
 # before convert learned to read pipeline.config (fixed cut tensor names, 300x300, COCO constants),
 # with the pinned TensorFlow 2.13.1 / numpy 1.24.2 / Vela 3.7.0 and the suite's 4 calibration
-# photos. Not sha256s: the int8 bytes depend on the host CPU's SIMD path (an AVX-512 host and an
-# AVX2 host differ in the last bits of the calibrated scales); on one host they are byte-identical
+# photos. Not sha256s: the int8 bytes depend on the host CPU (this AMD EPYC host and CI's get other
+# bytes than the host the first hashes came from, presumably TFLite's run-time SIMD dispatch during
+# calibration moving the scales' last bits); on one host they are byte-identical
 # (test_convert.py converts twice). Re-record with tflite_fingerprint.write only for a change that
 # is meant to change the COCO model, and say so in the commit.
 FINGERPRINTS = Path(__file__).parent / "data"

@@ -1,8 +1,8 @@
 """A .tflite model's fingerprint that is the same on every x86 CPU, for "the same model as before" tests.
 
 The bytes of an int8 model are not: TensorFlow's calibrator runs the float model through TFLite
-kernels that pick their SIMD path at run time (XNNPACK, ruy), so an AVX-512 host and an AVX2 host
-see activation ranges a few float ulps apart, the scales stored in the model differ in their last
+kernels that pick their SIMD path at run time (XNNPACK, ruy), so hosts with other SIMD extensions
+can see activation ranges a few float ulps apart, the scales stored in the model differ in their last
 bits and so does the sha256. What a refactoring must not change is everything else: the operators
 in order, every tensor's name, shape, type and zero point, its scales to within float rounding, and
 the constant data (weights, biases) to within a few one-step roundings. This fingerprint keeps
