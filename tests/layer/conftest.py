@@ -77,11 +77,12 @@ def recipes() -> list[Path]:
     return sorted(LAYER.rglob("*.bb"))
 
 
-def make_config(machine: str, topdir: Path, extra: dict[str, str] | None = None):
+def make_config(machine: str, topdir: Path, extra: dict[str, str] | None = None, layer: Path = LAYER):
     """The configuration data store, built as BitBake's cooker does: the
-    layer's layer.conf (with LAYERDIR set), bitbake.conf, then base.bbclass."""
+    layer's layer.conf (with LAYERDIR set), bitbake.conf, then base.bbclass.
+    `layer` is the layer's folder (a copy of it elsewhere, for instance)."""
     d = bb.data.init()
-    d.setVar("BBPATH", "%s:%s" % (STUB, LAYER))
+    d.setVar("BBPATH", "%s:%s" % (STUB, layer))
     d.setVar("TOPDIR", str(topdir))
     d.setVar("MACHINE", machine)
     d.setVar("COMMON_LICENSE_DIR", str(topdir / "common-licenses"))
@@ -91,8 +92,8 @@ def make_config(machine: str, topdir: Path, extra: dict[str, str] | None = None)
     for key, value in (extra or {}).items():
         d.setVar(key, value)
 
-    d.setVar("LAYERDIR", str(LAYER))
-    bb.parse.handle(str(LAYER / "conf/layer.conf"), d, True)
+    d.setVar("LAYERDIR", str(layer))
+    bb.parse.handle(str(layer / "conf/layer.conf"), d, True)
     d.delVar("LAYERDIR")
 
     bb.parse.handle(str(STUB / "conf/bitbake.conf"), d)
@@ -105,10 +106,22 @@ def make_config(machine: str, topdir: Path, extra: dict[str, str] | None = None)
     return d
 
 
-def parse_recipe(recipe: Path, machine: str, topdir: Path, extra: dict[str, str] | None = None):
+def cpu_only_machine(topdir: Path) -> dict[str, str]:
+    """A machine "cpuonly" with neither SoC override (as an i.MX 8M Mini: no NPU), defined under
+    topdir; returns the `extra` of make_config/parse_recipe that finds it."""
+    machine_dir = topdir / "conf" / "machine"
+    machine_dir.mkdir(parents=True, exist_ok=True)
+    (machine_dir / "cpuonly.conf").write_text(
+        'MACHINEOVERRIDES = "aarch64:armv8a:use-nxp-bsp:imx-nxp-bsp:mx8-nxp-bsp:mx8mm-nxp-bsp:cpuonly"\n'
+    )
+    return {"BBPATH": "%s:%s:%s" % (topdir, STUB, LAYER)}
+
+
+def parse_recipe(recipe: Path, machine: str, topdir: Path, extra: dict[str, str] | None = None, layer: Path = LAYER):
     """The finalised data store of one recipe, as bitbake -e would show it.
-    Raises bb.parse.SkipRecipe with its reason when the recipe skips itself."""
-    config = make_config(machine, topdir, extra)
+    Raises bb.parse.SkipRecipe with its reason when the recipe skips itself,
+    bb.BBHandledException when it stops the parse (bb.fatal)."""
+    config = make_config(machine, topdir, extra, layer)
     d = bb.data.createCopy(config)
     datastores = bb.parse.handle(str(recipe), d)
     rd = datastores[""]

@@ -13,14 +13,18 @@ LICENSE = "MIT"
 # nooelint: oelint.var.licenseremotefile
 LIC_FILES_CHKSUM = "file://${COMMON_LICENSE_DIR}/MIT;md5=0835ade698e0bcf8506ecda2f7b4f302"
 
-# Built from python-app/ of the repository that holds this layer. The local
-# fetcher checksums every file of the folder, so any change to the app's
-# sources changes do_fetch's signature and rebuilds the package. The folder is
-# outside the layer by design, hence FILESEXTRAPATHS in a recipe.
+# Built from the files git tracks in python-app/ of the repository that holds
+# this layer (SSDLITE_REPO_DIR), as they are in the working tree: untracked
+# files (setuptools' build/ and egg-info from host-side builds, editor
+# leftovers) never reach the package. ssdlite_app_sources() lists them when the
+# recipe is parsed; the local fetcher checksums each one, so editing any of
+# them rebuilds the package, and adding or removing one (git add, git rm)
+# parses the recipe again. The folder is outside the layer by design, hence
+# FILESEXTRAPATHS in a recipe.
 # nooelint: oelint.vars.fileextrapaths,oelint.vars.outofcontext
 FILESEXTRAPATHS:prepend := "${SSDLITE_REPO_DIR}:"
 SRC_URI = " \
-    file://python-app \
+    ${SSDLITE_APP_SRC_URI} \
     file://70-ssdlite-detect.rules \
     file://ssdlite-detect.service \
     file://ssdlite-detect.toml \
@@ -29,18 +33,68 @@ SRC_URI = " \
 S = "${WORKDIR}/python-app"
 
 # setuptools.build_meta from python3-setuptools-native 67.6, wheel built and
-# installed offline by python_pep517.
-inherit python_setuptools_build_meta systemd useradd
+# installed offline by python_pep517. allarch: a pure-Python wheel
+# (py3-none-any) whose .pyc the native python 3.11 (the board's version)
+# writes, the same for every machine, so a package feed holds one copy. What
+# differs per SoC (delegates, NPU driver and firmware, NXP's GStreamer
+# elements) is in packagegroup-ssdlite, which is machine-specific; none of
+# these packages may depend on a machine override (tests/layer parses them for
+# both EVKs and compares). layer.conf declares the recipe's dependencies on
+# per-tune recipes safe for its signatures.
+inherit python_setuptools_build_meta systemd useradd allarch
 
-# The folder is copied from a developer's checkout: drop setuptools' build/ and
-# egg-info left by host-side builds, which would otherwise put stale modules
-# (egg-info's SOURCES.txt is merged, not rewritten) into the wheel.
-do_configure:append() {
-    rm -rf ${S}/build ${S}/src/*.egg-info
+# The app's sources: file:// entries for the files git tracks under
+# python-app/ and that exist in the working tree, set by the anonymous python
+# below (a copied layer without the repository stops the parse there, naming
+# SSDLITE_REPO_DIR).
+SSDLITE_APP_SRC_URI = ""
+SSDLITE_APP_HELP = "set SSDLITE_REPO_DIR (local.conf) to a git checkout of the meta-ssdlite repository, which holds python-app/ beside meta-ssdlite/"
+
+# (tracked, untracked, folders): the files git tracks under python-app/ that
+# exist in the working tree, the untracked ones git does not ignore, and the
+# folders holding the tracked ones (paths relative to the repository). Raises
+# bb.process.CmdError when git is missing or the folder is no git checkout.
+def ssdlite_app_sources(repo):
+    def git(*args):
+        output, _ = bb.process.run(["git", "-C", repo] + list(args))
+        return [name for name in output.split("\0") if name]
+    tracked = [name for name in git("ls-files", "-z", "--", "python-app")
+               if os.path.isfile(os.path.join(repo, name))]
+    untracked = git("ls-files", "-z", "--others", "--exclude-standard", "--", "python-app")
+    folders = sorted({os.path.dirname(name) for name in tracked})
+    return sorted(tracked), sorted(untracked), folders
+
+# Only anonymous python can stop the parse with a message of its own, and set
+# SRC_URI from what git tracks before the fetcher and the signatures read it.
+# nooelint: oelint.task.noanonpython
+python () {
+    import re
+    repo = d.getVar("SSDLITE_REPO_DIR")
+    help_text = d.getVar("SSDLITE_APP_HELP")
+    if not os.path.isfile(os.path.join(repo, "python-app", "pyproject.toml")):
+        bb.fatal("%s has no python-app/pyproject.toml (the app's sources): %s" % (repo, help_text))
+    try:
+        tracked, untracked, folders = ssdlite_app_sources(repo)
+        git_index = bb.process.run(["git", "-C", repo, "rev-parse", "--git-path", "index"])[0].strip()
+    except bb.process.CmdError as error:
+        lines = (getattr(error, "stderr", None) or str(error)).strip().splitlines()
+        bb.fatal("%s is not a git checkout (%s): the app is built from the files git tracks in python-app/; %s"
+                 % (repo, lines[-1] if lines else "git failed", help_text))
+    if not tracked:
+        bb.fatal("git tracks no file in %s/python-app: %s" % (repo, help_text))
+    unfit = [name for name in tracked if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._/+-]*$", name)]
+    if unfit:
+        bb.fatal("python-app/ holds files whose names cannot be file:// entries of SRC_URI: %s" % " ".join(unfit))
+    # Parse again when the tracked set changes (git add, git rm, checkout
+    # rewrite the index) or a file appears in one of the app's folders.
+    bb.parse.mark_dependency(d, os.path.join(repo, git_index))
+    for folder in folders:
+        bb.parse.mark_dependency(d, os.path.join(repo, folder))
+    if untracked:
+        bb.warn("python3-ssdlite-detect: not built, as git does not track them (git add, or .gitignore): %s"
+                % " ".join(untracked))
+    d.setVar("SSDLITE_APP_SRC_URI", " ".join("file://" + name for name in tracked))
 }
-
-# Pure Python, but the accelerator stack it pulls in depends on the SoC.
-PACKAGE_ARCH = "${MACHINE_ARCH}"
 
 # The live mode (ssdlite-detect --source: cameras, video files, RTSP) is its
 # own package, so that a still-images-only product leaves GStreamer out: the
@@ -99,8 +153,9 @@ FILES:${PN} += "${localstatedir}/cache/ssdlite-detect"
 # tensorflow-lite's RDEPENDS on all of python3 brings it in). The image has no
 # font otherwise: ttf-dejavu-sans (meta-oe) puts DejaVuSans.ttf where
 # ssdlite_detect/draw.py looks for it, so annotated copies get readable labels.
+# The TensorFlow Lite delegates, the NPU driver and firmware are per SoC:
+# packagegroup-ssdlite brings them.
 RDEPENDS:${PN} = " \
-    ${SSDLITE_ACCELERATOR_RDEPENDS} \
     python3-core \
     python3-ctypes \
     python3-fcntl \
@@ -127,11 +182,12 @@ RDEPENDS:${PN} = " \
 # (containers), jpeg / png (MJPEG, PNG), rtsp, rtp, rtpmanager, udp (RTSP);
 # bad: videoparsersbad (h264parse). Each is built by the BSP's recipes with
 # their default PACKAGECONFIG on both SoCs (read at the manifest's commits;
-# plugins-good's vpx is not, so VP8 is not used). tests/layer checks the
+# plugins-good's vpx is not, so VP8 is not used). NXP's own elements
+# (imx-gst1.0-plugin: the 2D scalers and the VPU) are per SoC:
+# packagegroup-ssdlite brings them with the live mode. tests/layer checks the
 # Python imports against this list.
 RDEPENDS:${PN}-live = " \
     ${PN} \
-    ${SSDLITE_VIDEO_RDEPENDS} \
     gobject-introspection \
     gstreamer1.0 \
     gstreamer1.0-plugins-bad-videoparsersbad \
@@ -175,22 +231,6 @@ RDEPENDS:${PN}-service = " \
     python3-statistics \
     python3-systemd \
 "
-
-# NXP's 2D scalers, VPU decoder and encoder (imxvideoconvert_pxp on i.MX 93;
-# imxvideoconvert_g2d, vpudec and vpuenc_h264 on i.MX 8M Plus).
-SSDLITE_VIDEO_RDEPENDS = ""
-SSDLITE_VIDEO_RDEPENDS:mx93-nxp-bsp = "imx-gst1.0-plugin"
-SSDLITE_VIDEO_RDEPENDS:mx8mp-nxp-bsp = "imx-gst1.0-plugin"
-
-# What each SoC's NPU needs; machines without one run the int8 model on the
-# CPU with nothing beyond tensorflow-lite.
-SSDLITE_ACCELERATOR_RDEPENDS = ""
-SSDLITE_ACCELERATOR_RDEPENDS:mx93-nxp-bsp = " \
-    ethos-u-driver-stack \
-    ethos-u-firmware \
-    tensorflow-lite-ethosu-delegate \
-"
-SSDLITE_ACCELERATOR_RDEPENDS:mx8mp-nxp-bsp = "tensorflow-lite-vx-delegate"
 
 do_install:append() {
     install -d -m 0755 ${D}${localstatedir}/cache/ssdlite-detect
