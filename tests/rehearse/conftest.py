@@ -80,9 +80,10 @@ def reference_bundle(x86_python):
 
 @pytest.fixture(scope="session", params=sorted(ROOTS))
 def device_root(request, reference, inputs, reference_bundle, tmp_path_factory):
-    """The root with what the recipes install (app for imx93evk: the files are the same for every
-    machine), the models recipe's tree from a bundle around the reference SSD, the font package
-    the app's RDEPENDS name, and the rehearsal's inputs in /tmp/rehearse/inputs."""
+    """The root with what the recipes install (app for imx93evk: the recipe is allarch, its tree
+    the same for every machine, tests/layer), the models recipe's tree from a bundle around the
+    reference SSD, the font package the app's RDEPENDS name, and the rehearsal's inputs in
+    /tmp/rehearse/inputs."""
     name = request.param
     python_version = ROOTS[name][0]
     path = _need(venv_dir() / f"arm64-{name}" / ".stamp", f"arm64 {name} root (make rehearse)").parent

@@ -305,8 +305,10 @@ def test_every_gstreamer_plugin_the_live_mode_loads_is_in_the_rdepends(board_run
 
 @pytest.fixture(scope="session")
 def machine_rdepends(tmp_path_factory):
-    """RDEPENDS of every package the app recipe builds for `machine` (the live mode may get a
-    package of its own)."""
+    """RDEPENDS of every package the app recipe builds for `machine` (the main, -live and
+    -service packages). They are allarch, the same for every machine (tests/layer): what the app
+    imports must be covered here, not by packagegroup-ssdlite, which adds only what differs per SoC
+    (delegates, NPU driver and firmware, NXP's GStreamer elements: nothing a run imports here)."""
     from installed_tree import layer_recipes
 
     def rdepends(machine: str):
