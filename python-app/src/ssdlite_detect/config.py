@@ -14,6 +14,9 @@ from .errors import DetectError
 
 BOARD_CONFIG = "/etc/ssdlite-detect/ssdlite-detect.toml"
 NOT_IN_FILES = ("config", "help")
+# Tables of a config file that are not long options: the objects' zones, lines and tracker
+# (analytics/zones.py reads them; --zones FILE holds the same tables).
+REGION_TABLES = ("zones", "lines", "tracking")
 
 
 class ConfigError(DetectError):
@@ -41,6 +44,8 @@ def settings_from_table(long_options: Mapping[str, argparse.Action], table: dict
     long_options: the parser's long options by name (commands.options.OptionRegistry)."""
     settings = {}
     for key, value in table.items():
+        if key in REGION_TABLES:
+            continue
         action = long_options.get(key)
         if action is None or key in NOT_IN_FILES:
             raise ConfigError(f"{path}: unknown setting {key!r} (the settings are the long options, e.g. source, http)")

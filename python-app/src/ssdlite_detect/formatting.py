@@ -44,6 +44,21 @@ def format_frame(result, max_labels: int = 6) -> str:
             f"latency {timing['latency']:.1f} ms]")
 
 
+def format_event(event: Mapping) -> str:
+    """An object's event (analytics/events.py) on one line."""
+    when = f" {event['pts_ms'] / 1000.0:.2f} s" if event.get("pts_ms") is not None else ""
+    what = f"{event['type']} {event['label']} #{event['track_id']}"
+    if "zone" in event:
+        what += f" zone {event['zone']}"
+    if "line" in event:
+        what += f" line {event['line']} {event['direction']}"
+    if event["type"] in ("new", "update", "end"):
+        what += f" score {event['score']:.0%} (top {event['top_score']:.0%})"
+        if event.get("zones"):
+            what += f" in {', '.join(event['zones'])}"
+    return f"frame {event['frame']}{when}: {what}"
+
+
 def format_live_summary(name: str, summary: Mapping, backend: str, scaler: str) -> str:
     """The live CLI's last line: StreamStats.summary() of the run."""
     latency = (f"latency median {summary['latency_median_ms']:.1f} ms, p90 {summary['latency_p90_ms']:.1f} ms"

@@ -50,7 +50,8 @@ class Detection:
     """One detected object.
 
     class_id: the model's class id (COCO: the COCO category id, 1..90); box: pixels of the
-    original EXIF-oriented image, clipped to it; box_normalized: (ymin, xmin, ymax, xmax) in [0, 1].
+    original EXIF-oriented image, clipped to it; box_normalized: (ymin, xmin, ymax, xmax) in [0, 1];
+    track_id: the tracked object it is (live sources; None: stills, or not (yet) tracked).
     """
 
     class_id: int
@@ -58,15 +59,19 @@ class Detection:
     score: float
     box: BBox
     box_normalized: Tuple[float, float, float, float]
+    track_id: Optional[int] = None
 
     def to_dict(self) -> dict:
-        return {
+        fields = {
             "label": self.label,
             "class_id": self.class_id,
             "score": round(self.score, 6),
             "box": [round(v, 2) for v in self.box.as_list()],
             "box_normalized": [round(v, 6) for v in self.box_normalized],
         }
+        if self.track_id is not None:
+            fields["track_id"] = self.track_id
+        return fields
 
 
 @dataclass(frozen=True)

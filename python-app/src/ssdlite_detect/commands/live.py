@@ -17,7 +17,7 @@ from typing import Callable, Optional
 from .options import OptionRegistry, positive_float, positive_int, size
 
 # The live mode's own options; the still-image mode refuses them ("needs --source").
-OPTIONS = ("frames", "duration", "realtime", "source-size", "source-fps")
+OPTIONS = ("frames", "duration", "realtime", "source-size", "source-fps", "events", "zones")
 
 
 def add_arguments(registry: OptionRegistry) -> None:
@@ -30,6 +30,10 @@ def add_arguments(registry: OptionRegistry) -> None:
              help="video files: keep the file's pace and drop late frames (default: every frame)")
     live.add("--source-size", type=size, metavar="WxH", help="cameras and testsrc: frame size to capture")
     live.add("--source-fps", type=positive_int, metavar="N", help="cameras and testsrc: frame rate to capture")
+    live.add("--events", action="store_true",
+             help="print the tracked objects' events (new, update, end, enter, leave, cross) instead of frames")
+    live.add("--zones", metavar="FILE",
+             help="TOML file of [[zones]], [[lines]] and [tracking] (also accepted inside --config)")
     live.add("--connect-timeout", type=positive_float, default=10.0, metavar="SECONDS",
              help="give up on a camera or stream that sends no frame within SECONDS (default 10)")
 
@@ -39,6 +43,28 @@ class LiveOptions:
     source: object                 # live.pipeline.SourceOptions
     json_lines: bool = False
     output_path: Optional[str] = None
+    regions: object = None         # analytics.zones.Regions: zones, lines, tracker parameters
+    regions_from: str = "zones"    # the file they came from, for messages
+    events: bool = False
+
+
+def regions_options(args: argparse.Namespace):
+    """(Regions, where) from --zones FILE, else --config's [[zones]]/[[lines]]/[tracking] tables,
+    else none (tracking with its defaults). ConfigError (exit 2) for a bad table."""
+    from ..analytics.zones import Regions, regions_from_table
+    from ..config import REGION_TABLES, read_toml
+
+    path = args.zones or args.config
+    if not path:
+        return Regions(), "zones"
+    table = read_toml(path)
+    if args.zones:
+        unknown = sorted(set(table) - set(REGION_TABLES))
+        if unknown:
+            from ..config import ConfigError
+
+            raise ConfigError(f"{path}: unknown table {unknown[0]!r} (a --zones file has zones, lines and tracking)")
+    return regions_from_table({key: table[key] for key in REGION_TABLES if key in table}, path), path
 
 
 def source_options(parser: argparse.ArgumentParser, args: argparse.Namespace):
@@ -60,7 +86,32 @@ def source_options(parser: argparse.ArgumentParser, args: argparse.Namespace):
 def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> LiveOptions:
     if args.http_token_file or args.http_unauthenticated:
         parser.error("--http-token-file and --http-unauthenticated need --http")
-    return LiveOptions(source_options(parser, args), json_lines=args.json, output_path=args.output)
+    from ..config import ConfigError
+
+    try:
+        regions, where = regions_options(args)
+    except ConfigError as error:
+        parser.error(str(error))
+    return LiveOptions(source_options(parser, args), json_lines=args.json, output_path=args.output,
+                       regions=regions, regions_from=where, events=args.events)
+
+
+def objects_stage(options: LiveOptions, detector):
+    """The tracking stage of a live run and the detector it needs (its threshold lowered to the
+    tracker's low_score); ConfigError for a zone's label the model lacks (before anything starts)."""
+    import dataclasses
+
+    from ..analytics.stage import ObjectStage, tracking_threshold
+    from ..analytics.zones import check_labels
+
+    regions = options.regions
+    check_labels(regions, [label for label in detector.spec.labels if label], options.regions_from)
+    threshold = detector.config.score_threshold
+    stage = ObjectStage(regions, threshold, options.regions_from)
+    lowered = tracking_threshold(threshold, regions)
+    if lowered < threshold:
+        detector = detector.with_config(dataclasses.replace(detector.config, score_threshold=lowered))
+    return stage, detector
 
 
 def run(options: LiveOptions, detector, note: Callable[[str], None], error: Callable[[str], None]) -> int:
@@ -69,17 +120,24 @@ def run(options: LiveOptions, detector, note: Callable[[str], None], error: Call
     from ..errors import DetectError
     from ..formatting import format_live_summary
     from ..live.elements import encoder_note
-    from ..live.outputs import LineOutput, RecorderOutput, policy_for
+    from ..live.outputs import EventOutput, LineOutput, RecorderOutput, policy_for
     from ..live.runner import StreamRunner
 
-    runner = StreamRunner.on_source(detector, options.source, display=bool(options.output_path), on_note=note)
+    stage, detector = objects_stage(options, detector)
+    runner = StreamRunner.on_source(detector, options.source, display=bool(options.output_path), on_note=note,
+                                    stage=stage)
     streams = runner.streams
     policy = policy_for(options.source.spec)
 
     def output_ended(_output) -> None:
         runner.stop()
 
-    outputs = [LineOutput(sys.stdout, options.json_lines, policy, on_end=output_ended)]
+    if options.events:
+        outputs = [EventOutput(sys.stdout, options.json_lines, policy, on_end=output_ended)]
+        topics = [runner.hub.events]
+    else:
+        outputs = [LineOutput(sys.stdout, options.json_lines, policy, on_end=output_ended)]
+        topics = [runner.hub.results]
     if options.output_path:
         from ..live.recorder import VideoRecorder
 
@@ -88,6 +146,7 @@ def run(options: LiveOptions, detector, note: Callable[[str], None], error: Call
         if missing_encoder:
             note(missing_encoder)
         outputs.append(RecorderOutput(recorder, streams.frame_rate, policy, on_end=output_ended))
+        topics.append(runner.hub.results)
 
     def stop(_signum, _frame) -> None:
         runner.stop()
@@ -96,8 +155,8 @@ def run(options: LiveOptions, detector, note: Callable[[str], None], error: Call
     status = 0
     failure: Optional[DetectError] = None
     try:
-        for output in outputs:
-            output.start(runner.hub.results)
+        for output, topic in zip(outputs, topics):
+            output.start(topic)
         try:
             runner.run()
         except DetectError as raised:

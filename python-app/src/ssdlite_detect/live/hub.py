@@ -26,7 +26,8 @@ STATE_FAILED = "failed"            # an error retrying cannot fix (model, delega
 class ResultHub:
     """Shared state of a run: the state machine, statistics and the two topics.
 
-    `results` carries (FrameResult, Frame) pairs; `jpegs` carries annotated JPEG bytes. Outputs
+    `results` carries (FrameResult, Frame) pairs; `events` the objects' events (analytics/events.py)
+    with the frame they happened in; `jpegs` carries annotated JPEG bytes. Outputs
     only read from here; only the runner's thread writes results and state, only the JPEG encoder
     writes JPEG frames.
     """
@@ -42,6 +43,7 @@ class ResultHub:
         self.source_losses = 0
         self.stats = StreamStats()
         self.results = Topic()
+        self.events = Topic()  # (event dict, Frame) of the objects stage (analytics/), if any
         self.jpegs = Topic()
         self._state_listeners: List[Callable[[str], None]] = []
 

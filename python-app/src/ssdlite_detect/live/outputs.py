@@ -15,7 +15,7 @@ import time
 from typing import Callable, Optional
 
 from ..errors import DetectError
-from ..formatting import format_frame
+from ..formatting import format_event, format_frame
 from ..pubsub import BLOCK, DROP_OLDEST, ThreadSubscription, Topic
 
 TERMINAL_LINES_PER_SECOND = 5  # text output on a terminal is throttled to what a person can read
@@ -125,6 +125,21 @@ class LineOutput(ThreadOutput):
                 os.dup2(os.open(os.devnull, os.O_WRONLY), self.stream.fileno())
             except (OSError, ValueError, AttributeError):
                 pass  # not a file descriptor (a test's stream)
+
+
+class EventOutput(LineOutput):
+    """One line (or one JSON object) per event of the hub's `events` topic (--events): every
+    event, also on a terminal (events are few)."""
+
+    name = "events"
+
+    def __init__(self, stream, json_lines: bool, policy: str = BLOCK, on_end=lambda _output: None):
+        super().__init__(stream, json_lines, policy, on_end)
+        self.interval = 0.0
+
+    def write(self, event) -> None:
+        self.stream.write((json.dumps(event) if self.json_lines else format_event(event)) + "\n")
+        self.stream.flush()
 
 
 class RecorderOutput(ThreadOutput):

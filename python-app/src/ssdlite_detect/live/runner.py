@@ -19,6 +19,10 @@ outputs. When the source fails (camera unplugged, RTSP server gone, file removed
 An error retrying cannot fix (the model or the delegate failing) ends the run in both modes
 (state `failed`): the CLI exits non-zero, and the service too, so that systemd restarts it.
 
+With a `stage` (analytics.stage.ObjectStage), every result goes through it first: the published
+result carries track ids and the stage's events go to the hub's `events` topic; when the run
+ends, the stage ends every object (their `end` events) before the topics close.
+
 When the run ends, the hub's `results` topic is closed after what its subscribers hold: outputs
 finish the results they have and stop.
 """
@@ -90,8 +94,9 @@ class StreamRunner:
     def __init__(self, streams, hub: ResultHub, retry: bool = False, max_frames: Optional[int] = None,
                  duration: Optional[float] = None, replay_on_end: bool = False,
                  on_note: Callable[[str], None] = lambda _message: None,
-                 retry_min: float = RETRY_MIN_S, retry_max: float = RETRY_MAX_S):
+                 retry_min: float = RETRY_MIN_S, retry_max: float = RETRY_MAX_S, stage=None):
         self.streams = streams
+        self.stage = stage  # analytics.stage.ObjectStage: track ids and events, or None
         self.hub = hub
         self.retry = retry
         self.max_frames = max_frames
@@ -152,6 +157,9 @@ class StreamRunner:
             self.error = error
             self.hub.set_state(STATE_FAILED, str(error))
         finally:
+            if self.stage is not None:
+                self._publish_events(self.stage.finish(), None)
+                self.hub.events.close_all(drain=True)
             self.hub.results.close_all(drain=True)
             self._done.set()
         if self.error is not None:
@@ -176,6 +184,10 @@ class StreamRunner:
                 break
             delay = min(delay * 2, self.retry_max)
         self.hub.set_state(STATE_STOPPING)
+
+    def _publish_events(self, events, frame) -> None:
+        for event in events:
+            self.hub.events.publish((event, frame))
 
     def _limit_reached(self) -> bool:
         if self.max_frames is not None and self.hub.stats.processed >= self.max_frames:
@@ -209,7 +221,12 @@ class StreamRunner:
                 for result, frame in results:
                     delivered += 1
                     self.heartbeat = time.monotonic()
+                    if self.stage is None:
+                        self.hub.publish(result, frame)
+                        continue
+                    result, events = self.stage.process(result)
                     self.hub.publish(result, frame)
+                    self._publish_events(events, frame)
             ended = not self._stop.is_set() and not self._limit_reached()
             if ended and self.retry and not (delivered and self.replay_on_end):
                 self.hub.set_state(STATE_SOURCE_LOST, f"{self.streams.name}: the source ended")

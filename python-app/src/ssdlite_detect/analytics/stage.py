@@ -1,0 +1,87 @@
+"""The objects stage of a live run: after post-processing, before the hub (live/runner.py).
+
+Each FrameResult goes through the tracker (tracking/tracker.py) and the zones and lines
+(events.py): its detections come back with their `track_id`, and the frame's events go to the
+hub's `events` topic. The detector behind the stream runs at the tracker's low_score when that is
+below the user's threshold (ByteTrack's second association needs the low-score boxes); the
+stage then keeps, in the published result, exactly the detections the user's threshold keeps.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import List, Optional, Tuple
+
+import numpy as np
+
+from ..tracking.tracker import ByteTracker
+from .events import ObjectAnalytics
+from .zones import Regions
+
+
+def tracking_threshold(score_threshold: float, regions: Regions) -> float:
+    """The post-processing threshold the stream needs for the tracker."""
+    return min(score_threshold, regions.tracking.low_score)
+
+
+class ObjectStage:
+    """process(result) -> (result with track ids, events). One thread (the runner's) calls it."""
+
+    def __init__(self, regions: Regions, score_threshold: float, where: str = "zones"):
+        self.regions = regions
+        self.score_threshold = score_threshold
+        self.where = where
+        self._names: dict = {}  # class id -> label, from the detections
+        self.tracker = ByteTracker(regions.tracking)
+        self.analytics: Optional[ObjectAnalytics] = None  # once the frame size is known
+        self._last: Tuple[int, float] = (0, 0.0)
+        self._last_ms: Optional[float] = None
+        self._offset_ms = 0.0
+
+    def _label_of(self, class_id: int) -> str:
+        return self._names.get(class_id, str(class_id))
+
+    def process(self, result) -> Tuple[object, List[dict]]:
+        if self.analytics is None:
+            regions = self.regions.resolve(result.width, result.height, self.where)  # ConfigError
+            self.analytics = ObjectAnalytics(regions, self._label_of)
+        detections = result.detections
+        for detection in detections:
+            self._names.setdefault(detection.class_id, detection.label)
+        pts_ms = self._time_ms(result)
+        boxes = np.array([d.box.as_list() for d in detections], dtype=np.float64).reshape(-1, 4)
+        scores = np.array([d.score for d in detections])
+        classes = np.array([d.class_id for d in detections], dtype=np.int64)
+        step = self.tracker.update(boxes, scores, classes, pts_ms / 1000.0)
+        ids = {track.detection: track.track_id for track in step.visible}
+        kept = tuple(
+            dataclasses.replace(detection, track_id=ids.get(index))
+            for index, detection in enumerate(detections)
+            if detection.score >= self.score_threshold
+        )
+        events = self.analytics.update(step, result.frame, pts_ms)
+        self._last = (result.frame, pts_ms)
+        return dataclasses.replace(result, detections=kept), events
+
+    def finish(self) -> List[dict]:
+        """The source ended (or the run stops): every object ends."""
+        if self.analytics is None:
+            return []
+        self.tracker.end_all()
+        return self.analytics.end_all(*self._last)
+
+    def counts(self) -> dict:
+        return self.analytics.counts() if self.analytics is not None else {"zones": {}, "lines": {}}
+
+    def _time_ms(self, result) -> float:
+        """The frame's time: its timestamp, kept increasing (a replayed file starts again at 0)."""
+        frame_ms = 1000.0 / 30.0
+        if result.pts_ms is None:
+            now = frame_ms if self._last_ms is None else self._last_ms + frame_ms
+        else:
+            now = result.pts_ms + self._offset_ms
+            if self._last_ms is not None and now < self._last_ms:
+                self._offset_ms += self._last_ms - now + frame_ms
+                now = result.pts_ms + self._offset_ms
+        self._last_ms = now
+        return now
+

@@ -1,0 +1,91 @@
+"""ByteTracker on synthetic detections: ids stable through score dips, across gaps shorter than
+lost_s, per class, and confirmed in time (not frames) at 10 and 90 FPS."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ssdlite_detect.tracking.tracker import ByteTracker, TrackerConfig, iou_matrix
+
+
+def _box(x, y, w=40.0, h=80.0):
+    return [x, y, x + w, y + h]
+
+
+def _run(tracker, frames, fps):
+    """frames: list of [(box, score, class_id), ...]; returns per frame {detection: track_id}."""
+    seen = []
+    for number, detections in enumerate(frames):
+        boxes = np.array([d[0] for d in detections]).reshape(-1, 4)
+        scores = np.array([d[1] for d in detections])
+        classes = np.array([d[2] for d in detections])
+        step = tracker.update(boxes, scores, classes, number / fps)
+        seen.append({track.detection: track.track_id for track in step.visible})
+    return seen
+
+
+@pytest.mark.parametrize("fps", [10, 30, 90])
+def test_one_object_keeps_its_id_through_a_score_dip_and_a_short_gap(fps):
+    frames = []
+    for number in range(3 * fps):
+        t = number / fps
+        score = 0.3 if fps <= number < fps + fps // 3 else 0.9  # a third of a second below high_score
+        gap = int(2.0 * fps) <= number < int(2.0 * fps + fps // 2)  # half a second unseen
+        frames.append([] if gap else [(_box(100 + 150 * t, 100), score, 1)])
+    seen = _run(ByteTracker(), frames, fps)
+    ids = {track_id for frame in seen for track_id in frame.values()}
+    assert ids == {1}
+    confirmed_at = next(number for number, frame in enumerate(seen) if frame)
+    assert confirmed_at / fps == pytest.approx(TrackerConfig().confirm_s, abs=1.5 / fps)
+    # Tracked in every frame it was detected in after confirmation, the dip included.
+    assert all(seen[n] for n in range(confirmed_at, 3 * fps) if frames[n])
+
+
+def test_a_gap_longer_than_lost_s_ends_the_track_and_a_new_id_follows():
+    fps = 30
+    tracker = ByteTracker(TrackerConfig(lost_s=0.5))
+    frames = [[(_box(100, 100), 0.9, 1)]] * 30 + [[]] * 20 + [[(_box(100, 100), 0.9, 1)]] * 30
+    ended = []
+    for number, detections in enumerate(frames):
+        boxes = np.array([d[0] for d in detections]).reshape(-1, 4)
+        step = tracker.update(boxes, np.array([d[1] for d in detections]), np.array([d[2] for d in detections]), number / fps)
+        ended += [track.track_id for track in step.ended]
+    assert ended == [1]
+    assert [track.track_id for track in tracker.tracks] == [2]
+
+
+def test_two_classes_on_the_same_spot_are_two_tracks_and_low_scores_start_none():
+    fps = 30
+    frames = [[(_box(50, 50), 0.9, 1), (_box(52, 50), 0.8, 3), (_box(400, 50), 0.4, 1)]] * 20
+    seen = _run(ByteTracker(), frames, fps)
+    assert sorted(seen[-1].items()) == [(0, 1), (1, 2)]  # the 0.4 detection never starts a track
+
+
+def test_two_objects_crossing_paths_keep_their_ids():
+    fps = 30
+    frames = []
+    for number in range(90):
+        t = number / fps
+        frames.append([(_box(100 + 200 * t, 100 + 10 * t), 0.9, 1), (_box(700 - 200 * t, 110), 0.9, 1)])
+    seen = _run(ByteTracker(), frames, fps)
+    first = seen[10]
+    assert sorted(first.values()) == [1, 2]
+    for frame in seen[10:]:
+        assert frame == first, frame  # detection 0 is always the same object
+
+
+def test_config_ranges_are_checked():
+    with pytest.raises(ValueError, match="high_score"):
+        TrackerConfig(high_score=1.5)
+    with pytest.raises(ValueError, match="lost_s"):
+        TrackerConfig(lost_s=-1)
+    with pytest.raises(ValueError, match="low_score"):
+        TrackerConfig(low_score=0.7, high_score=0.5)
+
+
+def test_iou_matrix():
+    boxes = np.array([_box(0, 0, 10, 10), _box(5, 0, 10, 10), _box(100, 100, 0, 0)])
+    iou = iou_matrix(boxes, boxes)
+    assert iou[0, 0] == pytest.approx(1.0)
+    assert iou[0, 1] == pytest.approx(50 / 150)
+    assert iou[2, 2] == 0.0 and iou[0, 2] == 0.0
