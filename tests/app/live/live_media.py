@@ -78,6 +78,25 @@ def moving_bus_frames(bus_image, count: int = LOSSY_FRAMES, size=LOSSY_SIZE) -> 
     return frames
 
 
+EVENTS_FRAME = (720, 360)
+BUS_IN_PHOTO = (140, 90, 475, 350)  # the bus in bus.jpg (the reference SSD: 151, 98, 465, 340), with a margin
+
+
+def there_and_back_frames(bus_image, steps: int = 30) -> List[Image.Image]:
+    """The bus (cut out of the photo) driving from the left edge of a grey 720x360 frame to the
+    right edge in `steps` frames, and back: across the middle both ways."""
+    bus = bus_image.crop(BUS_IN_PHOTO)
+    travel = EVENTS_FRAME[0] - bus.width
+    positions = [round(travel * n / steps) for n in range(steps + 1)]
+    positions += [round(travel * (steps - n) / steps) for n in range(1, steps + 1)]
+    frames = []
+    for x in positions:
+        frame = Image.new("RGB", EVENTS_FRAME, (120, 120, 120))
+        frame.paste(bus, (x, 50))
+        frames.append(frame)
+    return frames
+
+
 class RTSPServer:
     """A real RTSP server (gst-rtsp-server) on 127.0.0.1, serving MJPEG over RTP at /test."""
 

@@ -7,14 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
-from PIL import Image
-
 from ssdlite_detect.cli import main
 
-from live.live_media import encode_clip
+from live.live_media import encode_clip, there_and_back_frames
 
-FRAME = (720, 360)
-BUS = (140, 90, 475, 350)  # the bus in bus.jpg (the reference SSD: 151, 98, 465, 340), with a margin
+# The bus's bottom-centre crosses x = 360 both ways; the zone is the right half.
 ZONES = """
 [[zones]]
 name = "right"
@@ -31,16 +28,8 @@ labels = ["bus"]
 
 @pytest.fixture(scope="module")
 def there_and_back_clip(gst, bus_image, tmp_path_factory) -> Path:
-    bus = bus_image.crop(BUS)
-    travel = FRAME[0] - bus.width
-    frames = []
-    positions = [round(travel * n / 30) for n in range(31)] + [round(travel * (30 - n) / 30) for n in range(1, 31)]
-    for x in positions:
-        frame = Image.new("RGB", FRAME, (120, 120, 120))
-        frame.paste(bus, (x, 50))
-        frames.append(frame)
     path = tmp_path_factory.mktemp("events") / "there-and-back.avi"
-    return encode_clip(gst, frames, path, "videoconvert ! jpegenc quality=95 ! avimux")
+    return encode_clip(gst, there_and_back_frames(bus_image), path, "videoconvert ! jpegenc quality=95 ! avimux")
 
 
 @pytest.fixture

@@ -9,13 +9,14 @@ stage then keeps, in the published result, exactly the detections the user's thr
 from __future__ import annotations
 
 import dataclasses
+import threading
 from typing import List, Optional, Tuple
 
 import numpy as np
 
 from ..tracking.tracker import ByteTracker
 from .events import ObjectAnalytics
-from .zones import Regions
+from .zones import Regions, check_labels
 
 
 def tracking_threshold(score_threshold: float, regions: Regions) -> float:
@@ -23,8 +24,22 @@ def tracking_threshold(score_threshold: float, regions: Regions) -> float:
     return min(score_threshold, regions.tracking.low_score)
 
 
+def objects_stage(regions: Regions, detector, where: str = "zones"):
+    """(ObjectStage, the detector the stream must run): the stage keeps the detector's threshold
+    for what it publishes, the returned detector runs at the tracker's low_score. ConfigError for a
+    zone's or line's label the model lacks (before anything starts)."""
+    check_labels(regions, [label for label in detector.spec.labels if label], where)
+    threshold = detector.config.score_threshold
+    stage = ObjectStage(regions, threshold, where)
+    lowered = tracking_threshold(threshold, regions)
+    if lowered < threshold:
+        detector = detector.with_config(dataclasses.replace(detector.config, score_threshold=lowered))
+    return stage, detector
+
+
 class ObjectStage:
-    """process(result) -> (result with track ids, events). One thread (the runner's) calls it."""
+    """process(result) -> (result with track ids, events). One thread (the runner's) calls it;
+    objects() and counts() may be called from any thread (the service's HTTP handlers)."""
 
     def __init__(self, regions: Regions, score_threshold: float, where: str = "zones"):
         self.regions = regions
@@ -34,6 +49,7 @@ class ObjectStage:
         self.tracker = ByteTracker(regions.tracking)
         self.analytics: Optional[ObjectAnalytics] = None  # once the frame size is known
         self._last: Tuple[int, float] = (0, 0.0)
+        self._lock = threading.Lock()  # process() against objects() / counts()
         self._last_ms: Optional[float] = None
         self._offset_ms = 0.0
 
@@ -51,6 +67,10 @@ class ObjectStage:
         boxes = np.array([d.box.as_list() for d in detections], dtype=np.float64).reshape(-1, 4)
         scores = np.array([d.score for d in detections])
         classes = np.array([d.class_id for d in detections], dtype=np.int64)
+        with self._lock:
+            return self._process(result, detections, boxes, scores, classes, pts_ms)
+
+    def _process(self, result, detections, boxes, scores, classes, pts_ms):
         step = self.tracker.update(boxes, scores, classes, pts_ms / 1000.0)
         ids = {track.detection: track.track_id for track in step.visible}
         kept = tuple(
@@ -64,13 +84,23 @@ class ObjectStage:
 
     def finish(self) -> List[dict]:
         """The source ended (or the run stops): every object ends."""
-        if self.analytics is None:
-            return []
-        self.tracker.end_all()
-        return self.analytics.end_all(*self._last)
+        with self._lock:
+            if self.analytics is None:
+                return []
+            self.tracker.end_all()
+            return self.analytics.end_all(*self._last)
 
     def counts(self) -> dict:
-        return self.analytics.counts() if self.analytics is not None else {"zones": {}, "lines": {}}
+        """Zones -> label -> objects in it now; lines -> label -> {"in", "out"} since start."""
+        with self._lock:
+            return self.analytics.counts() if self.analytics is not None else {"zones": {}, "lines": {}}
+
+    def objects(self) -> List[dict]:
+        """The objects tracked now (as in new/update/end events), by track id."""
+        with self._lock:
+            if self.analytics is None:
+                return []
+            return [self.analytics.objects[key].to_dict() for key in sorted(self.analytics.objects)]
 
     def _time_ms(self, result) -> float:
         """The frame's time: its timestamp, kept increasing (a replayed file starts again at 0)."""

@@ -96,24 +96,6 @@ def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> LiveOpti
                        regions=regions, regions_from=where, events=args.events)
 
 
-def objects_stage(options: LiveOptions, detector):
-    """The tracking stage of a live run and the detector it needs (its threshold lowered to the
-    tracker's low_score); ConfigError for a zone's label the model lacks (before anything starts)."""
-    import dataclasses
-
-    from ..analytics.stage import ObjectStage, tracking_threshold
-    from ..analytics.zones import check_labels
-
-    regions = options.regions
-    check_labels(regions, [label for label in detector.spec.labels if label], options.regions_from)
-    threshold = detector.config.score_threshold
-    stage = ObjectStage(regions, threshold, options.regions_from)
-    lowered = tracking_threshold(threshold, regions)
-    if lowered < threshold:
-        detector = detector.with_config(dataclasses.replace(detector.config, score_threshold=lowered))
-    return stage, detector
-
-
 def run(options: LiveOptions, detector, note: Callable[[str], None], error: Callable[[str], None]) -> int:
     """Run the source through the detector into the outputs until it ends, a limit, a signal
     or an error; returns the exit status."""
@@ -121,9 +103,10 @@ def run(options: LiveOptions, detector, note: Callable[[str], None], error: Call
     from ..formatting import format_live_summary
     from ..live.elements import encoder_note
     from ..live.outputs import EventOutput, LineOutput, RecorderOutput, policy_for
+    from ..analytics.stage import objects_stage
     from ..live.runner import StreamRunner
 
-    stage, detector = objects_stage(options, detector)
+    stage, detector = objects_stage(options.regions, detector, options.regions_from)
     runner = StreamRunner.on_source(detector, options.source, display=bool(options.output_path), on_note=note,
                                     stage=stage)
     streams = runner.streams

@@ -40,6 +40,8 @@ class ServiceCommand:
     http_token_file: Optional[str]
     http_unauthenticated: bool
     mqtt: object                         # service.mqtt.MqttTarget or None
+    regions: object = None               # analytics.zones.Regions (tracking, zones, lines)
+    regions_from: str = "zones"
 
 
 def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> ServiceCommand:
@@ -49,10 +51,8 @@ def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> ServiceC
     if args.json or args.output:
         parser.error(f"{'--json' if args.json else '--output'} is for the terminal; the service serves "
                      "results on its HTTP API and MQTT")
-    if args.events or args.zones:
-        # The objects stage runs in the live CLI; the service's paths for it are not built yet.
-        parser.error(f"{'--events' if args.events else '--zones'} works with --source alone for now, "
-                     "not with --http or --mqtt")
+    if args.events:
+        parser.error("--events prints to the terminal; the service serves them at /api/v1/objects/events")
     if (args.http_token_file or args.http_unauthenticated) and not args.http:
         parser.error("--http-token-file and --http-unauthenticated need --http")
     if args.http:
@@ -66,8 +66,14 @@ def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> ServiceC
             mqtt = parse_mqtt_url(args.mqtt)
         except MqttUrlError as error:
             parser.error(str(error))
+    from ..config import ConfigError
+
+    try:
+        regions, where = live.regions_options(args)
+    except ConfigError as error:
+        parser.error(str(error))
     return ServiceCommand(live.source_options(parser, args), args.http, args.http_token_file,
-                          args.http_unauthenticated, mqtt)
+                          args.http_unauthenticated, mqtt, regions, where)
 
 
 def run(command: ServiceCommand, detector, note: Callable[[str], None], error: Callable[[str], None]) -> int:
@@ -82,5 +88,6 @@ def run(command: ServiceCommand, detector, note: Callable[[str], None], error: C
         ) from None
     token = read_token_file(command.http_token_file) if command.http_token_file else None
     options = ServiceOptions(command.source, http=command.http, http_token=token,
-                             http_unauthenticated=command.http_unauthenticated, mqtt=command.mqtt)
+                             http_unauthenticated=command.http_unauthenticated, mqtt=command.mqtt,
+                             regions=command.regions, regions_from=command.regions_from)
     return run_service(options, detector, note, error)

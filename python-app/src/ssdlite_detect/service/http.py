@@ -139,6 +139,25 @@ def _sse_event(item) -> bytes:
     return f"id: {result.frame}\nevent: result\ndata: {json.dumps(result.to_dict())}\n\n".encode()
 
 
+def _sse_object_event(item) -> bytes:
+    event, _frame = item
+    return f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode()
+
+
+async def tracked_objects(request: web.Request) -> web.Response:
+    stage = request.app["objects"]
+    return web.json_response({"objects": stage.objects() if stage is not None else []})
+
+
+async def object_counts(request: web.Request) -> web.Response:
+    stage = request.app["objects"]
+    return web.json_response(stage.counts() if stage is not None else {"zones": {}, "lines": {}})
+
+
+async def object_events(request: web.Request) -> web.StreamResponse:
+    return await _stream(request, "events", EVENT_QUEUE, "text/event-stream", b"retry: 1000\n\n", _sse_object_event)
+
+
 def _mjpeg_part(jpeg: bytes) -> bytes:
     return (f"--{MJPEG_BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n".encode()
             + jpeg + b"\r\n")
@@ -161,13 +180,15 @@ async def _close_streams(app: web.Application) -> None:
 
 
 def build_app(hub: ResultHub, token: Optional[str] = None, mqtt=None, health_grace: float = HEALTH_GRACE_S,
-              on_startup=(), on_cleanup=()) -> web.Application:
+              on_startup=(), on_cleanup=(), objects=None) -> web.Application:
     """The application. on_startup/on_cleanup: coroutines (app) -> None that start and stop the
-    pipeline and the other outputs with the server."""
+    pipeline and the other outputs with the server; objects: the runner's ObjectStage (the
+    tracked objects and counts), or None."""
     app = web.Application(middlewares=[_require_token])
     app["hub"] = hub
     app["token"] = token
     app["mqtt"] = mqtt
+    app["objects"] = objects
     app["health_grace"] = health_grace
     app["streaming_clients"] = 0
     app["subscriptions"] = set()
@@ -179,6 +200,9 @@ def build_app(hub: ResultHub, token: Optional[str] = None, mqtt=None, health_gra
     app.router.add_get("/api/v1/detections", detections)
     app.router.add_get("/api/v1/events", events)
     app.router.add_get("/api/v1/status", status)
+    app.router.add_get("/api/v1/objects", tracked_objects)
+    app.router.add_get("/api/v1/objects/events", object_events)
+    app.router.add_get("/api/v1/counts", object_counts)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.on_startup.extend(on_startup)

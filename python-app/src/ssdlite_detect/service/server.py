@@ -23,6 +23,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Optional, Tuple
 
+from ..analytics.stage import objects_stage
+from ..analytics.zones import Regions
 from ..errors import DetectError
 from ..formatting import format_service_summary
 from ..live.hub import STATE_RUNNING, STATE_STARTING, ResultHub
@@ -59,6 +61,8 @@ class ServiceOptions:
     http_token: Optional[str] = None
     http_unauthenticated: bool = False
     mqtt: Optional[MqttTarget] = None
+    regions: Optional[Regions] = None  # the objects' tracking, zones and lines (None: the defaults)
+    regions_from: str = "zones"        # where they came from, for messages
 
     def __post_init__(self):
         if self.http is None and self.mqtt is None:
@@ -72,7 +76,13 @@ def run_service(options: ServiceOptions, detector, on_note: Callable[[str], None
     """Runs until SIGTERM/SIGINT, the source options' frames or duration, or an error retrying
     cannot fix; returns the exit status (errors reported through on_error)."""
     serves_http = options.http is not None
-    runner = StreamRunner.on_source(detector, options.source, display=serves_http, retry=True, on_note=on_note)
+    try:
+        stage, detector = objects_stage(options.regions or Regions(), detector, options.regions_from)
+    except DetectError as failure:  # a zone's label the model lacks
+        on_error(str(failure))
+        return failure.exit_code
+    runner = StreamRunner.on_source(detector, options.source, display=serves_http, retry=True, on_note=on_note,
+                                    stage=stage)
     mqtt = MqttPublisher(runner.hub, options.mqtt) if options.mqtt else None
     encoder = AnnotatedFrameEncoder(runner.hub) if serves_http else None
     try:
@@ -108,7 +118,8 @@ async def _serve(options: ServiceOptions, runner: StreamRunner, mqtt, encoder, n
         await loop.run_in_executor(None, runner.join, 2.0)
 
     token = required_token(options.http[0], options.http_token, options.http_unauthenticated) if options.http else None
-    app = build_app(hub, token=token, mqtt=mqtt, on_startup=[start_pipeline], on_cleanup=[stop_pipeline])
+    app = build_app(hub, token=token, mqtt=mqtt, on_startup=[start_pipeline], on_cleanup=[stop_pipeline],
+                    objects=runner.stage)
     server = web.AppRunner(app, handle_signals=False, access_log=None)
     await server.setup()
     try:

@@ -1,0 +1,80 @@
+"""The tracked objects of a running service (the reference SSD on the bus driving across and
+back, a line through the middle, a zone on the right half): /api/v1/objects, /api/v1/counts and
+the SSE stream of events, behind the token like every other path."""
+from __future__ import annotations
+
+import json
+import urllib.request
+
+import pytest
+
+from ssdlite_detect.live import gst as gst_loader
+
+from live.live_media import encode_clip, there_and_back_frames
+from service_support import TOKEN, Service, http_get, wait_for
+
+ZONES = """
+[[zones]]
+name = "right"
+points = [[360, 0], [720, 0], [720, 360], [360, 360]]
+labels = ["bus"]
+
+[[lines]]
+name = "middle"
+points = [[360, 0], [360, 360]]
+in = [600, 180]
+labels = ["bus"]
+"""
+
+
+@pytest.fixture(scope="module")
+def service(model_args, bus_image, token_file, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("objects")
+    clip = encode_clip(gst_loader.load(), there_and_back_frames(bus_image), folder / "there-and-back.avi",
+                       "videoconvert ! jpegenc quality=95 ! avimux")
+    zones = folder / "zones.toml"
+    zones.write_text(ZONES)
+    running = Service([*model_args, "--source", clip, "--http", "0", "--http-token-file", token_file,
+                       "--zones", zones])
+    yield running
+    code, _seconds = running.stop()
+    assert code == 0, running.stderr
+
+
+def _get(service, path):
+    code, _headers, body = http_get(service.url + path, TOKEN)
+    assert code == 200, body
+    return json.loads(body)
+
+
+def test_objects_counts_and_events(service):
+    # The clip plays in a loop: the bus crosses the line in, then out, every 6 s of video.
+    wait_for(lambda: _get(service, "/api/v1/counts")["lines"].get("middle", {}).get("bus", {}).get("out", 0) >= 1,
+             120, "the bus crossing the line both ways")
+    counts = _get(service, "/api/v1/counts")
+    assert counts["lines"]["middle"]["bus"]["in"] >= 1
+    assert set(counts["zones"]) == {"right"}
+    wait_for(lambda: any(o["label"] == "bus" for o in _get(service, "/api/v1/objects")["objects"]), 60, "a bus")
+    bus = next(o for o in _get(service, "/api/v1/objects")["objects"] if o["label"] == "bus")
+    assert isinstance(bus["track_id"], int) and len(bus["box"]) == 4
+    assert {"score", "top_score", "first_seen_ms", "last_seen_ms", "zones", "entered_zones"} <= set(bus)
+
+
+def test_the_event_stream_sends_crossings(service):
+    request = urllib.request.Request(service.url + "/api/v1/objects/events", headers={"Authorization": f"Bearer {TOKEN}"})
+    data = b""
+    with urllib.request.urlopen(request, timeout=60) as response:
+        assert response.headers["Content-Type"].startswith("text/event-stream")
+        while b"event: cross" not in data:
+            chunk = response.read1(65536)
+            assert chunk, "the stream ended"
+            data += chunk
+    block = data.split(b"event: cross\n", 1)[1].split(b"\n\n", 1)[0]
+    event = json.loads(block.split(b"data: ", 1)[1])
+    assert event["type"] == "cross" and event["line"] == "middle" and event["direction"] in ("in", "out")
+
+
+@pytest.mark.parametrize("path", ["/api/v1/objects", "/api/v1/counts", "/api/v1/objects/events"])
+def test_the_objects_paths_need_the_token(service, path):
+    code, _headers, _body = http_get(service.url + path, None)
+    assert code == 401
