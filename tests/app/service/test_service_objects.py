@@ -11,7 +11,7 @@ import pytest
 from ssdlite_detect.live import gst as gst_loader
 
 from live.live_media import encode_clip, there_and_back_frames
-from service_support import TOKEN, Service, http_get, wait_for
+from service_support import TOKEN, Mosquitto, MqttListener, Service, free_port, http_get, wait_for
 
 ZONES = """
 [[zones]]
@@ -28,12 +28,18 @@ labels = ["bus"]
 
 
 @pytest.fixture(scope="module")
-def service(model_args, bus_image, token_file, tmp_path_factory):
+def clip_and_zones(bus_image, tmp_path_factory):
     folder = tmp_path_factory.mktemp("objects")
     clip = encode_clip(gst_loader.load(), there_and_back_frames(bus_image), folder / "there-and-back.avi",
                        "videoconvert ! jpegenc quality=95 ! avimux")
     zones = folder / "zones.toml"
     zones.write_text(ZONES)
+    return clip, zones
+
+
+@pytest.fixture(scope="module")
+def service(model_args, clip_and_zones, token_file):
+    clip, zones = clip_and_zones
     running = Service([*model_args, "--source", clip, "--http", "0", "--http-token-file", token_file,
                        "--zones", zones])
     yield running
@@ -78,3 +84,27 @@ def test_the_event_stream_sends_crossings(service):
 def test_the_objects_paths_need_the_token(service, path):
     code, _headers, _body = http_get(service.url + path, None)
     assert code == 401
+
+
+def test_mqtt_events_and_retained_counts(start_service, clip_and_zones, tmp_path):
+    clip, zones = clip_and_zones
+    broker = Mosquitto(tmp_path, free_port())
+    broker.start()
+    listener = MqttListener(broker.port, "cam1/#")
+    service = start_service("--source", clip, "--http", "0", "--mqtt", f"mqtt://127.0.0.1:{broker.port}/cam1",
+                            "--zones", zones)
+    try:
+        wait_for(lambda: "1" in listener.payloads("cam1/lines/middle/bus/out"), 120, "the line's count going out")
+        events = [json.loads(payload) for payload in listener.payloads("cam1/events")]
+        crossings = [event["direction"] for event in events if event["type"] == "cross" and event["label"] == "bus"]
+        assert crossings[:2] == ["in", "out"], events
+        assert "1" in listener.payloads("cam1/lines/middle/bus/in")
+        assert listener.payloads("cam1/counts/right/bus")[:2] == ["1", "0"]  # entered, then left
+        retained = MqttListener(broker.port, "cam1/lines/#")  # a late subscriber gets the counts
+        wait_for(lambda: retained.payloads("cam1/lines/middle/bus/in"), 10, "the retained count")
+        retained.close()
+        code, _seconds = service.stop()
+        assert code == 0, service.stderr
+    finally:
+        listener.close()
+        broker.stop()

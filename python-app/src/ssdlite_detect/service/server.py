@@ -34,6 +34,7 @@ from .annotated import AnnotatedFrameEncoder
 from .auth import required_token
 from .http import build_app
 from .mqtt import MqttPublisher, MqttTarget
+from .mqtt_objects import MqttObjectPublisher
 from .notify import Notifier
 
 STOP_BUDGET_S = 3.0     # SIGTERM to exit, the requirement; systemd's TimeoutStopSec is above it
@@ -84,16 +85,17 @@ def run_service(options: ServiceOptions, detector, on_note: Callable[[str], None
     runner = StreamRunner.on_source(detector, options.source, display=serves_http, retry=True, on_note=on_note,
                                     stage=stage)
     mqtt = MqttPublisher(runner.hub, options.mqtt) if options.mqtt else None
+    mqtt_objects = MqttObjectPublisher(runner.hub, stage, mqtt) if mqtt is not None else None
     encoder = AnnotatedFrameEncoder(runner.hub) if serves_http else None
     try:
-        return asyncio.run(_serve(options, runner, mqtt, encoder, Notifier(), on_note, on_error))
+        return asyncio.run(_serve(options, runner, mqtt, encoder, Notifier(), on_note, on_error, mqtt_objects))
     except DetectError as failure:
         on_error(str(failure))
         return failure.exit_code
 
 
 async def _serve(options: ServiceOptions, runner: StreamRunner, mqtt, encoder, notifier: Notifier,
-                 note: Callable[[str], None], error: Callable[[str], None]) -> int:
+                 note: Callable[[str], None], error: Callable[[str], None], mqtt_objects=None) -> int:
     from aiohttp import web
 
     hub = runner.hub
@@ -108,9 +110,13 @@ async def _serve(options: ServiceOptions, runner: StreamRunner, mqtt, encoder, n
             encoder.start()
         if mqtt is not None:
             mqtt.start()
+        if mqtt_objects is not None:
+            mqtt_objects.start()
 
     async def stop_pipeline(_app) -> None:
         runner.stop()
+        if mqtt_objects is not None:
+            await loop.run_in_executor(None, mqtt_objects.stop)  # before the client it uses stops
         if mqtt is not None:
             await loop.run_in_executor(None, mqtt.stop)  # `offline` first: it is what others see
         if encoder is not None:
