@@ -47,14 +47,17 @@ def parse_arguments(registry: OptionRegistry, argv: Optional[List[str]]) -> argp
     """The arguments, over the settings of --config FILE when one is given."""
     parser = registry.parser
     args = parser.parse_intermixed_args(argv)
+    regions: dict = {}
     if args.config:
         from .config import ConfigError, load_settings
 
         try:
-            parser.set_defaults(**load_settings(registry.long_options, args.config))
+            settings, regions = load_settings(registry.long_options, args.config)
         except ConfigError as error:
             parser.error(str(error))
+        parser.set_defaults(**settings)
         args = parser.parse_intermixed_args(argv)
+    args.config_regions = regions  # the file's [[zones]], [[lines]], [tracking] (commands/live.py)
     return args
 
 

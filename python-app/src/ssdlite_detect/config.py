@@ -8,7 +8,7 @@ file is /etc/ssdlite-detect/ssdlite-detect.toml (installed by the layer, documen
 from __future__ import annotations
 
 import argparse
-from typing import Mapping
+from typing import Mapping, Tuple
 
 from .errors import DetectError
 
@@ -23,19 +23,20 @@ class ConfigError(DetectError):
     exit_code = 2
 
 
-def read_toml(path: str) -> dict:
+def read_toml(path: str, option: str = "--config") -> dict:
+    """The TOML file of `option` (--config, --zones); ConfigError (one line) if it cannot be read."""
     try:
         import tomllib  # Python 3.11+; the board's Python is 3.11
     except ImportError:
-        raise ConfigError(f"--config {path}: reading TOML needs Python 3.11 or newer (tomllib); "
+        raise ConfigError(f"{option} {path}: reading TOML needs Python 3.11 or newer (tomllib); "
                           "give the settings as options instead") from None
     try:
         with open(path, "rb") as handle:
             return tomllib.load(handle)
     except OSError as error:
-        raise ConfigError(f"--config {path}: {error.strerror}") from None
+        raise ConfigError(f"{option} {path}: {error.strerror}") from None
     except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"--config {path}: not valid TOML: {error}") from None
+        raise ConfigError(f"{option} {path}: not valid TOML: {error}") from None
 
 
 def settings_from_table(long_options: Mapping[str, argparse.Action], table: dict, path: str) -> dict:
@@ -68,6 +69,9 @@ def settings_from_table(long_options: Mapping[str, argparse.Action], table: dict
     return settings
 
 
-def load_settings(long_options: Mapping[str, argparse.Action], path: str) -> dict:
-    """The settings of the TOML file at `path`, checked (see settings_from_table)."""
-    return settings_from_table(long_options, read_toml(path), path)
+def load_settings(long_options: Mapping[str, argparse.Action], path: str) -> Tuple[dict, dict]:
+    """(settings, region tables) of the TOML file at `path`: the settings checked (see
+    settings_from_table), the REGION_TABLES as they are (analytics/zones.py checks them)."""
+    table = read_toml(path)
+    regions = {key: table[key] for key in REGION_TABLES if key in table}
+    return settings_from_table(long_options, table, path), regions

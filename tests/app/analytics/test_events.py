@@ -101,3 +101,11 @@ def test_points_outside_the_frame_and_unknown_labels():
         check_labels(regions, ["car", "bus"], "zones.toml")
     normalized = regions_from_table({"zones": [{"name": "z", "normalized": True, "points": [[0.5, 0], [1, 0], [1, 1]]}]}, "f")
     assert normalized.resolve(640, 360).zones[0].points == ((320.0, 0.0), (640.0, 0.0), (640.0, 360.0))
+
+
+def test_without_zones_or_lines_only_the_objects_life():
+    from ssdlite_detect.analytics.zones import Regions
+
+    events, analytics = _events([(100 + 10 * n, 300) for n in range(20)], Regions())
+    assert [e["type"] for e in events] == ["new", "end"]
+    assert analytics.counts() == {"zones": {}, "lines": {}}

@@ -82,6 +82,22 @@ EVENTS_FRAME = (720, 360)
 BUS_IN_PHOTO = (140, 90, 475, 350)  # the bus in bus.jpg (the reference SSD: 151, 98, 465, 340), with a margin
 
 
+# Zones and lines for the there-and-back clip: the bus's bottom-centre crosses x = 360 both ways;
+# the zone is the right half.
+THERE_AND_BACK_ZONES = """
+[[zones]]
+name = "right"
+points = [[360, 0], [720, 0], [720, 360], [360, 360]]
+labels = ["bus"]
+
+[[lines]]
+name = "middle"
+points = [[360, 0], [360, 360]]
+in = [600, 180]
+labels = ["bus"]
+"""
+
+
 def there_and_back_frames(bus_image, steps: int = 30) -> List[Image.Image]:
     """The bus (cut out of the photo) driving from the left edge of a grey 720x360 frame to the
     right edge in `steps` frames, and back: across the middle both ways."""

@@ -7,24 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
+
 from ssdlite_detect.cli import main
 
-from live.live_media import encode_clip, there_and_back_frames
-
-# The bus's bottom-centre crosses x = 360 both ways; the zone is the right half.
-ZONES = """
-[[zones]]
-name = "right"
-points = [[360, 0], [720, 0], [720, 360], [360, 360]]
-labels = ["bus"]
-
-[[lines]]
-name = "middle"
-points = [[360, 0], [360, 360]]
-in = [600, 180]
-labels = ["bus"]
-"""
-
+from live.live_media import THERE_AND_BACK_ZONES, encode_clip, there_and_back_frames
+from live.test_live_cli import model_args, run_cli  # noqa: F401 (a fixture and a helper)
 
 @pytest.fixture(scope="module")
 def there_and_back_clip(gst, bus_image, tmp_path_factory) -> Path:
@@ -32,21 +19,9 @@ def there_and_back_clip(gst, bus_image, tmp_path_factory) -> Path:
     return encode_clip(gst, there_and_back_frames(bus_image), path, "videoconvert ! jpegenc quality=95 ! avimux")
 
 
-@pytest.fixture
-def model_args(reference):
-    return ["--model", str(reference / "coco_ssd_mobilenet_v1_raw.tflite"),
-            "--labels", str(reference / "coco_labels.txt"), "--device", "cpu"]
-
-
-def run_cli(capsys, *args):
-    code = main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 def test_events_of_a_bus_crossing_a_line_both_ways(there_and_back_clip, model_args, tmp_path, capsys):
     zones = tmp_path / "zones.toml"
-    zones.write_text(ZONES)
+    zones.write_text(THERE_AND_BACK_ZONES)
     code, out, err = run_cli(capsys, *model_args, "--source", there_and_back_clip, "--events", "--json",
                              "--zones", zones)
     assert code == 0, err
@@ -69,9 +44,18 @@ def test_live_json_detections_carry_track_ids(there_and_back_clip, model_args, c
     assert len(bus_ids) == 1 and isinstance(next(iter(bus_ids)), int), bus_ids
 
 
+def test_the_same_tables_inside_config(there_and_back_clip, model_args, tmp_path, capsys):
+    config = tmp_path / "ssdlite-detect.toml"
+    config.write_text('events = true\njson = true\n' + THERE_AND_BACK_ZONES)
+    code, out, err = run_cli(capsys, *model_args, "--source", there_and_back_clip, "--config", config)
+    assert code == 0, err
+    crossings = [json.loads(line)["direction"] for line in out.splitlines() if '"cross"' in line]
+    assert crossings == ["in", "out"]
+
+
 def test_events_as_text_lines(there_and_back_clip, model_args, tmp_path, capsys):
     zones = tmp_path / "zones.toml"
-    zones.write_text(ZONES)
+    zones.write_text(THERE_AND_BACK_ZONES)
     code, out, _ = run_cli(capsys, *model_args, "--source", there_and_back_clip, "--events", "--zones", zones)
     assert code == 0
     assert any(" cross bus #" in line and "line middle in" in line for line in out.splitlines()), out
@@ -82,6 +66,7 @@ def test_events_as_text_lines(there_and_back_clip, model_args, tmp_path, capsys)
     ('[[lines]]\nname = "l"\npoints = [[0, 0]]\nin = [5, 5]\n', "two different points"),
     ('[[zones]]\nname = "z"\npoints = [[0, 0], [10, 0], [10, 10]]\nlabels = ["unicorn"]\n', "unknown label 'unicorn'"),
     ('[[zones]]\nname = "z"\npoints = [[0, 0], [2000, 0], [2000, 10]]\n', "outside the 720x360 frame"),
+    ('[[zones]\n', "--zones "),  # not TOML: named by its option
 ])
 def test_bad_zones_are_one_error_line_and_exit_2(there_and_back_clip, model_args, tmp_path, capsys, table, message):
     zones = tmp_path / "zones.toml"

@@ -10,22 +10,8 @@ import pytest
 
 from ssdlite_detect.live import gst as gst_loader
 
-from live.live_media import encode_clip, there_and_back_frames
+from live.live_media import THERE_AND_BACK_ZONES, encode_clip, there_and_back_frames
 from service_support import TOKEN, Mosquitto, MqttListener, Service, free_port, http_get, wait_for
-
-ZONES = """
-[[zones]]
-name = "right"
-points = [[360, 0], [720, 0], [720, 360], [360, 360]]
-labels = ["bus"]
-
-[[lines]]
-name = "middle"
-points = [[360, 0], [360, 360]]
-in = [600, 180]
-labels = ["bus"]
-"""
-
 
 @pytest.fixture(scope="module")
 def clip_and_zones(bus_image, tmp_path_factory):
@@ -33,7 +19,7 @@ def clip_and_zones(bus_image, tmp_path_factory):
     clip = encode_clip(gst_loader.load(), there_and_back_frames(bus_image), folder / "there-and-back.avi",
                        "videoconvert ! jpegenc quality=95 ! avimux")
     zones = folder / "zones.toml"
-    zones.write_text(ZONES)
+    zones.write_text(THERE_AND_BACK_ZONES)
     return clip, zones
 
 

@@ -21,14 +21,9 @@ import numpy as np
 
 from ..tracking.tracker import Track, TrackerStep
 from .geometry import points_in_polygon, segment_crosses, side_of_line
-from .zones import Regions, Zone
+from .zones import Regions
 
 UPDATE_SCORE_GAIN = 0.1
-
-
-def anchor_point(box: Tuple[float, float, float, float], anchor: str) -> Tuple[float, float]:
-    xmin, ymin, xmax, ymax = box
-    return ((xmin + xmax) / 2, ymax if anchor == "bottom-center" else (ymin + ymax) / 2)
 
 
 @dataclass
@@ -100,10 +95,11 @@ class ObjectAnalytics:
             state.top_score = max(state.top_score, track.score)
         visible = [self.objects[track.track_id] for track in step.visible if track.track_id in self.objects]
         if visible:
-            inside = self._inside(visible)  # (zones, objects): one polygon test per zone
-            sides = self._sides(visible)  # (lines, objects)
+            anchors = self._anchors(visible)  # anchor kind -> (objects, 2), computed once per frame
+            inside = self._inside(anchors, len(visible))  # (zones, objects): one polygon test per zone
+            sides = self._sides(anchors, len(visible))  # (lines, objects)
             for column, state in enumerate(visible):
-                self._lines(state, sides[:, column], frame, pts_ms, events)
+                self._lines(state, sides[:, column], anchors, column, frame, pts_ms, events)
                 zones_changed = self._zones(state, inside[:, column], frame, pts_ms, events)
                 if zones_changed or state.top_score >= state.reported_score + UPDATE_SCORE_GAIN:
                     events.append(self._object_event("update", state, frame, pts_ms))
@@ -143,24 +139,26 @@ class ObjectAnalytics:
         self.objects[track.track_id] = state
         return state
 
-    def _anchors(self, states: List[ObjectState], anchor: str) -> np.ndarray:
+    def _anchors(self, states: List[ObjectState]) -> Dict[str, np.ndarray]:
+        """{anchor kind: (objects, 2) points} for the kinds the zones and lines use."""
         boxes = np.array([state.box for state in states], dtype=np.float64).reshape(-1, 4)
-        y = boxes[:, 3] if anchor == "bottom-center" else (boxes[:, 1] + boxes[:, 3]) / 2
-        return np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, y], axis=1)
+        center_x = (boxes[:, 0] + boxes[:, 2]) / 2
+        kinds = {zone.anchor for zone in self.regions.zones} | {line.anchor for line in self.regions.lines}
+        return {
+            kind: np.stack([center_x, boxes[:, 3] if kind == "bottom-center" else (boxes[:, 1] + boxes[:, 3]) / 2], axis=1)
+            for kind in kinds
+        }
 
-    def _inside(self, states: List[ObjectState]) -> np.ndarray:
-        inside = np.zeros((len(self.regions.zones), len(states)), dtype=bool)
-        anchors = {}
+    def _inside(self, anchors: Dict[str, np.ndarray], count: int) -> np.ndarray:
+        inside = np.zeros((len(self.regions.zones), count), dtype=bool)
         for row, (zone, polygon) in enumerate(zip(self.regions.zones, self._polygons)):
-            if zone.anchor not in anchors:
-                anchors[zone.anchor] = self._anchors(states, zone.anchor)
             inside[row] = points_in_polygon(anchors[zone.anchor], polygon)
         return inside
 
-    def _sides(self, states: List[ObjectState]) -> np.ndarray:
-        sides = np.zeros((len(self.regions.lines), len(states)), dtype=np.int8)
+    def _sides(self, anchors: Dict[str, np.ndarray], count: int) -> np.ndarray:
+        sides = np.zeros((len(self.regions.lines), count), dtype=np.int8)
         for row, line in enumerate(self.regions.lines):
-            sides[row] = side_of_line(self._anchors(states, line.anchor), *line.points)
+            sides[row] = side_of_line(anchors[line.anchor], *line.points)
         return sides
 
     def _zones(self, state: ObjectState, inside: np.ndarray, frame: int, pts_ms: float, events: List[dict]) -> bool:
@@ -185,11 +183,12 @@ class ObjectAnalytics:
                 events.append(self._base("enter" if now_in else "leave", state, frame, pts_ms) | {"zone": zone.name})
         return changed
 
-    def _lines(self, state: ObjectState, sides: np.ndarray, frame: int, pts_ms: float, events: List[dict]) -> None:
+    def _lines(self, state: ObjectState, sides: np.ndarray, anchors: Dict[str, np.ndarray], column: int,
+               frame: int, pts_ms: float, events: List[dict]) -> None:
         for line, in_side, side in zip(self.regions.lines, self._in_sides, sides.tolist()):
             if side == 0 or not line.counts(state.label):
                 continue  # on the line: the crossing is counted once it is past it
-            point = anchor_point(state.box, line.anchor)
+            point = tuple(anchors[line.anchor][column].tolist())
             previous = state.anchors.get(line.name)
             state.anchors[line.name] = point
             if previous is None or not segment_crosses(previous, point, *line.points):

@@ -176,12 +176,17 @@ def _normalized(table: dict, where: str) -> bool:
     return value
 
 
-def parse_zone(table: Any, where: str, known: Optional[Sequence[str]], seen: set) -> Zone:
-    table = _table_keys(table, where, ZONE_KEYS)
+def _region(table: Any, where: str, keys: Sequence[str], seen: set):
+    """What zones and lines share: (table, name, where with the name, normalized, points)."""
+    table = _table_keys(table, where, keys)
     name = _name(table, where, seen)
     where = f"{where} ({name})"
     normalized = _normalized(table, where)
-    points = _points(table.get("points"), f"{where}: points", normalized)
+    return table, name, where, normalized, _points(table.get("points"), f"{where}: points", normalized)
+
+
+def parse_zone(table: Any, where: str, known: Optional[Sequence[str]], seen: set) -> Zone:
+    table, name, where, normalized, points = _region(table, where, ZONE_KEYS, seen)
     if len(points) < 3 or polygon_area(points) <= 0:
         raise ConfigError(f"{where}: points must be a polygon: at least 3 points enclosing an area")
     inertia = table.get("inertia", 1)
@@ -197,11 +202,7 @@ def parse_zone(table: Any, where: str, known: Optional[Sequence[str]], seen: set
 
 
 def parse_line(table: Any, where: str, known: Optional[Sequence[str]], seen: set) -> Line:
-    table = _table_keys(table, where, LINE_KEYS)
-    name = _name(table, where, seen)
-    where = f"{where} ({name})"
-    normalized = _normalized(table, where)
-    points = _points(table.get("points"), f"{where}: points", normalized)
+    table, name, where, normalized, points = _region(table, where, LINE_KEYS, seen)
     if len(points) != 2 or points[0] == points[1]:
         raise ConfigError(f"{where}: points must be two different points")
     if "in" not in table:

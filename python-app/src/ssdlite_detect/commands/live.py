@@ -49,22 +49,20 @@ class LiveOptions:
 
 
 def regions_options(args: argparse.Namespace):
-    """(Regions, where) from --zones FILE, else --config's [[zones]]/[[lines]]/[tracking] tables,
-    else none (tracking with its defaults). ConfigError (exit 2) for a bad table."""
-    from ..analytics.zones import Regions, regions_from_table
-    from ..config import REGION_TABLES, read_toml
+    """(Regions, where) from --zones FILE, else --config's [[zones]]/[[lines]]/[tracking] tables
+    (read with the config, cli.parse_arguments), else none: tracking with its defaults.
+    ConfigError (exit 2) for a bad table."""
+    from ..analytics.zones import regions_from_table
+    from ..config import REGION_TABLES, ConfigError, read_toml
 
-    path = args.zones or args.config
-    if not path:
-        return Regions(), "zones"
-    table = read_toml(path)
     if args.zones:
+        table = read_toml(args.zones, "--zones")
         unknown = sorted(set(table) - set(REGION_TABLES))
         if unknown:
-            from ..config import ConfigError
-
-            raise ConfigError(f"{path}: unknown table {unknown[0]!r} (a --zones file has zones, lines and tracking)")
-    return regions_from_table({key: table[key] for key in REGION_TABLES if key in table}, path), path
+            raise ConfigError(f"{args.zones}: unknown table {unknown[0]!r} (a --zones file has zones, lines and tracking)")
+        return regions_from_table(table, args.zones), args.zones
+    where = args.config or "zones"
+    return regions_from_table(getattr(args, "config_regions", {}), where), where
 
 
 def source_options(parser: argparse.ArgumentParser, args: argparse.Namespace):

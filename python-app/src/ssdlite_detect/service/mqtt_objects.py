@@ -63,22 +63,20 @@ class MqttObjectPublisher:
         while not self._stop.is_set() and not self._subscription.finished:
             item = self._subscription.get(timeout=0.5)
             connected = self.publisher.connected
-            if connected and not was_connected:
-                self._sent_counts = {}  # a (re)connection: every count again
-            was_connected = connected
-            if item is None and not (connected and not self._sent_counts):
+            if not connected:
+                self.unsent += item is not None
+                was_connected = False
                 continue
+            if not was_connected:
+                self._sent_counts = {}  # connected (again): every count once more
+                was_connected = True
             if item is not None:
-                if not connected:
-                    self.unsent += 1
-                    continue
                 info = self.publisher.client.publish(events_topic, json.dumps(item[0]), qos=1)
                 if info.rc == 0:
                     self.published += 1
                 else:
                     self.unsent += 1
-            if connected:
-                self._publish_counts()
+            self._publish_counts()  # only the counts that changed
 
     def _publish_counts(self) -> None:
         for topic, value in count_topics(self.publisher.target.prefix, self.stage.counts()).items():

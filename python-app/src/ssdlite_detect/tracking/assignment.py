@@ -85,12 +85,10 @@ def linear_sum_assignment(cost) -> Tuple[np.ndarray, np.ndarray]:
     return np.arange(rows, dtype=np.intp), column_of_row
 
 
-def _components(feasible: np.ndarray) -> List[Tuple[List[int], List[int]]]:
-    """The connected parts (row indices, column indices) of the bipartite graph `feasible`:
-    union-find over its edges (few: a tracker's boxes overlap few others)."""
-    rows = feasible.shape[0]
-    edge_rows, edge_columns = np.nonzero(feasible)
-    parent = list(range(rows + feasible.shape[1]))  # rows, then columns
+def _components(edge_rows: List[int], edge_columns: List[int], rows: int, columns: int) -> List[Tuple[List[int], List[int]]]:
+    """The connected parts (row indices, column indices) of the bipartite graph of these edges:
+    union-find (the edges are few: a tracker's boxes overlap few others)."""
+    parent = list(range(rows + columns))  # rows, then columns
 
     def root(node: int) -> int:
         while parent[node] != node:
@@ -98,12 +96,12 @@ def _components(feasible: np.ndarray) -> List[Tuple[List[int], List[int]]]:
             node = parent[node]
         return node
 
-    for row, column in zip(edge_rows.tolist(), edge_columns.tolist()):
+    for row, column in zip(edge_rows, edge_columns):
         a, b = root(row), root(rows + column)
         if a != b:
             parent[b] = a
     members: dict = {}
-    for row, column in zip(edge_rows.tolist(), edge_columns.tolist()):
+    for row, column in zip(edge_rows, edge_columns):
         part = members.setdefault(root(row), (set(), set()))
         part[0].add(row)
         part[1].add(column)
@@ -118,13 +116,12 @@ def match(cost, cost_limit: float) -> Tuple[List[Tuple[int, int]], List[int], Li
     if rows == 0 or columns == 0:
         return [], list(range(rows)), list(range(columns))
     feasible = cost < cost_limit  # NaN compares False: never a pair
-    edge_rows, edge_columns = np.nonzero(feasible)
-    if len(set(edge_rows.tolist())) == edge_rows.size and len(set(edge_columns.tolist())) == edge_columns.size:
+    edge_rows, edge_columns = (edges.tolist() for edges in np.nonzero(feasible))
+    if len(set(edge_rows)) == len(edge_rows) and len(set(edge_columns)) == len(edge_columns):
         # Every row and column has at most one possible partner (objects apart): nothing to solve.
-        pairs = list(zip(edge_rows.tolist(), edge_columns.tolist()))
-        return _result(pairs, rows, columns)
+        return _result(list(zip(edge_rows, edge_columns)), rows, columns)
     pairs = []
-    for part_rows, part_columns in _components(feasible):
+    for part_rows, part_columns in _components(edge_rows, edge_columns, rows, columns):
         if len(part_rows) == 1 and len(part_columns) == 1:
             pairs.append((part_rows[0], part_columns[0]))
             continue
