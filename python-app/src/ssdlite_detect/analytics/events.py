@@ -79,6 +79,7 @@ class ObjectAnalytics:
         self.line_counts: Dict[str, Dict[str, Dict[str, int]]] = {line.name: {} for line in regions.lines}
         self._polygons = [zone.polygon() for zone in regions.zones]
         self._in_sides = [line.in_side for line in regions.lines]
+        self._anchor_kinds = {zone.anchor for zone in regions.zones} | {line.anchor for line in regions.lines}
 
     # --- per frame ---------------------------------------------------------------------------
     def update(self, step: TrackerStep, frame: int, pts_ms: float) -> List[dict]:
@@ -143,10 +144,9 @@ class ObjectAnalytics:
         """{anchor kind: (objects, 2) points} for the kinds the zones and lines use."""
         boxes = np.array([state.box for state in states], dtype=np.float64).reshape(-1, 4)
         center_x = (boxes[:, 0] + boxes[:, 2]) / 2
-        kinds = {zone.anchor for zone in self.regions.zones} | {line.anchor for line in self.regions.lines}
         return {
             kind: np.stack([center_x, boxes[:, 3] if kind == "bottom-center" else (boxes[:, 1] + boxes[:, 3]) / 2], axis=1)
-            for kind in kinds
+            for kind in self._anchor_kinds
         }
 
     def _inside(self, anchors: Dict[str, np.ndarray], count: int) -> np.ndarray:
