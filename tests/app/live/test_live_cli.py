@@ -18,6 +18,7 @@ from ssdlite_detect.cli import main
 
 from bsp_runtime_cli import cli_on_both_runtimes
 from live.live_media import count_frames
+from unprivileged import UnprivilegedView, interpreter, namespace_command, unprivileged_exec
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
@@ -142,11 +143,10 @@ def test_permission_denied_on_a_camera_node(model_args, tmp_path):
     for parent in tmp_path.parents:  # let the unprivileged user reach the node's folder
         if str(parent).startswith("/tmp/pytest-of"):
             os.chmod(parent, 0o755)
-    result = subprocess.run(
-        ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
-         *cli_command(*model_args, "--source", f"/dev/../{node}")],
-        capture_output=True, text=True, timeout=60, env={**os.environ, "HOME": "/tmp"},
-    )
+    view = UnprivilegedView([os.path.dirname(arg) for arg in model_args if os.path.isfile(arg)])
+    command = namespace_command([*view.setup_lines(), unprivileged_exec(interpreter())],
+                                [*view.paths(model_args), "--source", f"/dev/../{node}"])
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, env=view.environment(HOME="/tmp"))
     assert result.returncode == 1, result.stderr
     assert_error_line(result.stderr, "permission denied (the user needs the 'video' group")
 

@@ -1,7 +1,7 @@
 """The service as ssdlite-detect.service runs it, as far as this machine allows without systemd
 as PID 1: an unprivileged user with no supplementary groups, an empty capability bounding set,
-no_new_privs (setpriv), a private /tmp, /root and /home hidden (each unless this checkout lives
-there), the whole file system read-only
+no_new_privs (setpriv), a private /tmp, /root and /home hidden (the checkout, venv and model
+bound under /mnt wherever they live: tests/app/unprivileged.py), the whole file system read-only
 except the cache directory (a private mount namespace: PrivateTmp, ProtectHome,
 ProtectSystem=strict, CacheDirectory). It still detects and serves; /proc shows the credentials.
 
@@ -12,43 +12,31 @@ the Protect{Kernel*,Clock,Hostname,ControlGroups,Proc} family, RestrictNamespace
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
-import sysconfig
 from pathlib import Path
+from typing import List
 
 import pytest
 
 from service_support import Service, wait_for
+from unprivileged import UNPRIVILEGED, UnprivilegedView, interpreter, namespace_command, unprivileged_exec
 
-REPO = Path(__file__).resolve().parents[3]
-UNPRIVILEGED = 65534  # nobody
 CACHE = "/var/cache/ssdlite-detect"
 
 
-def hidden_directories(needed) -> list:
-    """/tmp (PrivateTmp), /root and /home (ProtectHome), except one that holds what this test run
-    needs (the checkout, the venv, the interpreter, the reference model: on the board those are
-    all under /usr, here they may sit in a home or in /tmp)."""
-    return [directory for directory in ("/tmp", "/root", "/home") if os.path.isdir(directory)
-            and not any(str(path).startswith(directory + "/") for path in needed)]
-
-
-def sandbox_command(python: str, hidden) -> str:
-    """A shell script for `unshare --mount` that sets up the unit's file system view and execs
-    the service as the unprivileged user."""
-    return "\n".join([
-        "set -e",
+def sandbox_script(view: UnprivilegedView, hidden) -> List[str]:
+    """The shell lines for `unshare --mount` that set up the unit's file system view and exec the
+    service as the unprivileged user (what it needs is bound under unprivileged.VIEW first)."""
+    return [
+        *view.setup_lines(),
         *[f"mount -t tmpfs -o mode=1777 tmpfs {directory}" for directory in hidden],  # PrivateTmp, ProtectHome
         f"mkdir -p {CACHE}",
         f"mount -t tmpfs -o mode=0700,uid={UNPRIVILEGED},gid={UNPRIVILEGED} tmpfs {CACHE}",  # CacheDirectory=
         # ProtectSystem=strict: every mount read-only except the API file systems and the above.
         "findmnt -rno TARGET | while read -r target; do case $target in "
         f"/proc*|/sys*|/dev*|{'|'.join(hidden)}|{CACHE}) ;; *) mount -o remount,bind,ro \"$target\" || true ;; esac; done",
-        f"exec setpriv --reuid {UNPRIVILEGED} --regid {UNPRIVILEGED} --clear-groups --no-new-privs "
-        f"--bounding-set -all --inh-caps -all -- {python} -m ssdlite_detect \"$@\"",
-    ])
+        unprivileged_exec(interpreter()),
+    ]
 
 
 def proc_status(pid: int) -> dict:
@@ -60,27 +48,20 @@ def proc_status(pid: int) -> dict:
 
 
 @pytest.fixture
-def sandboxed(model_args, reference):
+def sandboxed(model_args):
     if os.geteuid() != 0:
         pytest.skip("setting up the sandbox needs root (CI and make test run as root)")
     probe = subprocess.run(["unshare", "--mount", "--propagation", "private", "true"], capture_output=True, text=True)
     if probe.returncode != 0:
         pytest.skip(f"no mount namespaces here: {probe.stderr.strip()}")
-    # The interpreter must be reachable by the unprivileged user with /root hidden: the venv's
-    # own python may live under /root (pyenv); Debian's python3.11 runs the same site-packages.
-    python = os.path.realpath(sys.executable)
-    if python.startswith(("/root/", "/home/")):
-        python = shutil.which("python3.11", path="/usr/bin:/bin")
-        assert python, "no /usr/bin/python3.11 (Debian's python3.11)"
-    site = sysconfig.get_paths()["purelib"]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "python-app/src"), site]))
-    hidden = hidden_directories([REPO, os.path.realpath(site), python, os.path.realpath(reference)])
+    view = UnprivilegedView([os.path.dirname(arg) for arg in model_args if os.path.isfile(arg)])
+    # PrivateTmp and ProtectHome: with what the service needs bound under /mnt, all of them hide.
+    hidden = [directory for directory in ("/tmp", "/root", "/home") if os.path.isdir(directory)]
     services = []
 
     def start(*args) -> Service:
-        command = ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c",
-                   sandbox_command(python, hidden), "sandbox", *model_args, *args]
-        service = Service.from_command(command, env=env)
+        command = namespace_command(sandbox_script(view, hidden), [*view.paths(model_args), *args])
+        service = Service.from_command(command, env=view.environment())
         service.hidden = hidden
         services.append(service)
         return service
