@@ -2,6 +2,9 @@
 pipeline the app can build parses with the real GStreamer (every element exists here)."""
 from __future__ import annotations
 
+import os
+import re
+
 import pytest
 
 from ssdlite_detect.live.elements import G2D_CHAIN, PXP_CHAIN, SOFTWARE_CHAIN
@@ -45,6 +48,31 @@ def test_passwords_never_reach_messages_or_json():
     assert redact_url("rtsp://admin:secret@10.0.0.5:554/live") == "rtsp://admin:***@10.0.0.5:554/live"
     assert parse_source("rtsp://admin:secret@cam/live").name == "rtsp://admin:***@cam/live"
     assert redact_url("rtsp://cam/live") == "rtsp://cam/live"
+    # in the query, as some cameras take them
+    assert (parse_source("rtsp://cam/live?user=admin&password=secret&channel=1").name
+            == "rtsp://cam/live?user=admin&password=***&channel=1")
+    assert redact_url("rtsp://cam/s?PWD=secret;access_token=secret#x") == "rtsp://cam/s?PWD=***;access_token=***#x"
+    # unencoded "@" or "/" in the password, and text that is not even a URL
+    assert redact_url("rtsp://admin:se@cr/et@cam/live") == "rtsp://admin:***@cam/live"
+    assert redact_url("admin:secret@cam") == "admin:***@cam"
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("rtsp://admin:secret@cam:99999/live", "not a valid URL"),
+    ("rtsp://admin:secret@cam:0/live", "port must be in 1-65535"),
+    ("rtsp://admin:secret@[::1/live", "not a valid URL"),
+    ("rtsp://admin:secret@ca m/live", "not a host name"),
+    ("rtsp://admin:secret@cam/live?password=secret&x=\udcff", "not valid UTF-8"),
+])
+def test_rtsp_urls_that_cannot_work_are_refused_at_parse_without_the_password(text, fragment):
+    with pytest.raises(SourceSpecError, match=re.escape(fragment)) as caught:
+        parse_source(text)
+    assert "secret" not in str(caught.value)
+
+
+def test_file_urls_are_decoded():
+    assert parse_source("file:///data/my%20clip.mkv").location == "/data/my clip.mkv"
+    assert parse_source("file:///data/caf%E9.mkv").location == os.fsdecode(b"/data/caf\xe9.mkv")
 
 
 def test_live_pipelines_keep_only_the_newest_frame():

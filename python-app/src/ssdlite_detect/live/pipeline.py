@@ -20,8 +20,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Optional, Tuple
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
+from ..urls import is_host, redact_url
 from .elements import VideoChain, scale_elements
 
 TESTSRC = "testsrc"
@@ -81,13 +82,25 @@ class SourceOptions:
     duration: Optional[float] = None
 
 
-def redact_url(url: str) -> str:
-    """The URL without its password (messages and JSON must not leak credentials)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return parts._replace(netloc=netloc).geturl()
+def check_rtsp_url(text: str) -> None:
+    """SourceSpecError, naming the URL without its password, for an RTSP URL that cannot work."""
+    shown = redact_url(text)
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:  # a port out of 0-65535 or not a number, or an IPv6 bracket left open
+        raise SourceSpecError(f"{shown}: not a valid URL (expected rtsp://[user:password@]host[:port]/path, "
+                              "port 1-65535)") from None
+    if not parts.hostname:
+        raise SourceSpecError(f"{shown}: no host in the RTSP URL")
+    if not is_host(parts.hostname):
+        raise SourceSpecError(f"{shown}: {parts.hostname!r} is not a host name or an IP address")
+    if port == 0:
+        raise SourceSpecError(f"{shown}: the port must be in 1-65535")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise SourceSpecError(f"{shown}: the URL is not valid UTF-8") from None
 
 
 def parse_source(
@@ -108,11 +121,13 @@ def parse_source(
     elif _URL_SCHEME.match(text):
         scheme = text.split(":", 1)[0].lower()
         if scheme in ("rtsp", "rtsps", "rtspt"):
-            if not urlsplit(text).hostname:
-                raise SourceSpecError(f"{redact_url(text)}: no host in the RTSP URL")
+            check_rtsp_url(text)
             kind, location = KIND_RTSP, text
         elif scheme == "file":
-            kind, location = KIND_FILE, urlsplit(text).path
+            try:
+                kind, location = KIND_FILE, unquote(urlsplit(text).path, errors="surrogateescape")
+            except ValueError:
+                raise SourceSpecError(f"{redact_url(text)}: not a file:// URL") from None
         else:
             raise SourceSpecError(f"{redact_url(text)}: unsupported URL scheme {scheme}:// (use rtsp://, a file or a device)")
     else:

@@ -17,12 +17,13 @@ import os
 import socket
 import threading
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 from ..errors import DetectError
 from ..live.hub import MAX_AGE_S, ResultHub
 from ..pubsub import ThreadSubscription
+from ..urls import is_host, redact_url
 
 RECONNECT_MIN_S = 1
 RECONNECT_MAX_S = 30
@@ -30,6 +31,7 @@ QUEUE_SIZE = 16            # results this output may lag behind the detector
 PAHO_QUEUE_LIMIT = 64      # messages paho itself may hold while in flight
 OFFLINE_TIMEOUT_S = 1.0    # how long stopping waits for the `offline` status to be delivered
 OFFLINE = "offline"
+MQTT_STRING_MAX = 65535 - len("/detections")  # an MQTT string is at most 65535 bytes (topic, user, password)
 
 
 class MqttUrlError(DetectError):
@@ -43,7 +45,7 @@ class MqttTarget:
     tls: bool
     prefix: str
     username: Optional[str] = None
-    password: Optional[str] = None
+    password: Optional[str] = field(default=None, repr=False)  # never in a log line
 
     @property
     def detections_topic(self) -> str:
@@ -61,27 +63,39 @@ class MqttTarget:
 
 
 def parse_mqtt_url(url: str) -> MqttTarget:
-    """The target of `--mqtt URL`; MqttUrlError (one line) for anything else."""
-    parsed = urllib.parse.urlsplit(url)
-    if parsed.scheme not in ("mqtt", "mqtts"):
-        raise MqttUrlError(f"--mqtt {url}: expected mqtt://[user:password@]host[:port]/prefix (or mqtts://)")
+    """The target of `--mqtt URL`; MqttUrlError (one line, the password never in it) for anything else."""
+    shown = f"--mqtt {redact_url(url)}"
     try:
+        parsed = urllib.parse.urlsplit(url)
         port = parsed.port
-    except ValueError:
-        raise MqttUrlError(f"--mqtt {url}: the port is not a number in 1-65535") from None
+    except ValueError:  # a port out of 0-65535 or not a number, or an IPv6 bracket left open
+        raise MqttUrlError(f"{shown}: not a valid URL (expected mqtt://[user:password@]host[:port]/prefix, "
+                           "port 1-65535)") from None
+    if parsed.scheme not in ("mqtt", "mqtts"):
+        raise MqttUrlError(f"{shown}: expected mqtt://[user:password@]host[:port]/prefix (or mqtts://)")
+    if port == 0:
+        raise MqttUrlError(f"{shown}: the port must be in 1-65535")
     if not parsed.hostname:
-        raise MqttUrlError(f"--mqtt {url}: no broker host")
+        raise MqttUrlError(f"{shown}: no broker host")
+    if not is_host(parsed.hostname):
+        raise MqttUrlError(f"{shown}: {parsed.hostname!r} is not a host name or an IP address")
     prefix = parsed.path.strip("/")
     if not prefix:
-        raise MqttUrlError(f"--mqtt {url}: give a topic prefix, e.g. mqtt://{parsed.hostname}/camera1")
+        raise MqttUrlError(f"{shown}: give a topic prefix, e.g. mqtt://{parsed.hostname}/camera1")
     if any(char in prefix for char in "+\0") or "#" in url or parsed.query:
-        raise MqttUrlError(f"--mqtt {url}: the topic prefix may not contain +, # or a query")
+        raise MqttUrlError(f"{shown}: the topic prefix may not contain +, # or a query")
+    try:  # paho sends these as UTF-8: a name that is not (percent-encoded or not) would fail in its thread
+        username = urllib.parse.unquote(parsed.username, errors="strict") if parsed.username else None
+        password = urllib.parse.unquote(parsed.password, errors="strict") if parsed.password else None
+        encoded = [value.encode("utf-8") for value in (prefix, username, password) if value is not None]
+    except UnicodeError:
+        raise MqttUrlError(f"{shown}: the URL is not valid UTF-8") from None
+    for value in encoded:
+        if len(value) > MQTT_STRING_MAX:
+            raise MqttUrlError(f"{shown}: longer than MQTT allows ({MQTT_STRING_MAX} bytes per field)")
     tls = parsed.scheme == "mqtts"
-    return MqttTarget(
-        host=parsed.hostname, port=port or (8883 if tls else 1883), tls=tls, prefix=prefix,
-        username=urllib.parse.unquote(parsed.username) if parsed.username else None,
-        password=urllib.parse.unquote(parsed.password) if parsed.password else None,
-    )
+    return MqttTarget(host=parsed.hostname, port=port or (8883 if tls else 1883), tls=tls, prefix=prefix,
+                      username=username, password=password)
 
 
 class MqttPublisher:
