@@ -11,6 +11,8 @@ import argparse
 from typing import Mapping, Tuple
 
 from .errors import DetectError
+from .files import UserFileError, read_small_text
+from .urls import redact_url
 
 BOARD_CONFIG = "/etc/ssdlite-detect/ssdlite-detect.toml"
 NOT_IN_FILES = ("config", "help")
@@ -31,12 +33,13 @@ def read_toml(path: str, option: str = "--config") -> dict:
         raise ConfigError(f"{option} {path}: reading TOML needs Python 3.11 or newer (tomllib); "
                           "give the settings as options instead") from None
     try:
-        with open(path, "rb") as handle:
-            return tomllib.load(handle)
-    except OSError as error:
-        raise ConfigError(f"{option} {path}: {error.strerror}") from None
+        return tomllib.loads(read_small_text(path))
+    except UserFileError as error:
+        raise ConfigError(f"{option} {path}: {error}") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{option} {path}: not valid TOML: {error}") from None
+    except RecursionError:  # tomllib recurses into nested arrays and inline tables
+        raise ConfigError(f"{option} {path}: not valid TOML: nested too deeply") from None
 
 
 def settings_from_table(long_options: Mapping[str, argparse.Action], table: dict, path: str) -> dict:
@@ -50,7 +53,12 @@ def settings_from_table(long_options: Mapping[str, argparse.Action], table: dict
         action = long_options.get(key)
         if action is None or key in NOT_IN_FILES:
             raise ConfigError(f"{path}: unknown setting {key!r} (the settings are the long options, e.g. source, http)")
-        where = f"{path}: {key} = {value!r}"
+        # A value may hold a password (mqtt, source URLs): shown only without it.
+        if isinstance(value, str):
+            shown = repr(redact_url(value))
+        else:
+            shown = repr(value) if isinstance(value, (bool, int, float)) else f"a TOML {type(value).__name__}"
+        where = f"{path}: {key} = {shown}"
         if action.nargs == 0:  # a flag: true or false
             if not isinstance(value, bool):
                 raise ConfigError(f"{where}: expected true or false")
@@ -62,7 +70,9 @@ def settings_from_table(long_options: Mapping[str, argparse.Action], table: dict
         try:
             converted = action.type(text) if action.type is not None else text
         except (argparse.ArgumentTypeError, ValueError) as error:
-            raise ConfigError(f"{where}: {error or 'invalid value'}") from None
+            # The option's own message may quote the value: quoted without its password, too.
+            message = str(error).replace(text, redact_url(text)) if text else str(error)
+            raise ConfigError(f"{where}: {message or 'invalid value'}") from None
         if action.choices is not None and converted not in action.choices:
             raise ConfigError(f"{where}: expected one of {', '.join(map(str, action.choices))}")
         settings[action.dest] = converted

@@ -6,10 +6,12 @@ models equals the COCO 2017 category id. Index 0 is background; ids COCO 2017 do
 """
 from __future__ import annotations
 
+import errno
 import os
 from typing import Sequence, Tuple
 
 from .errors import LabelsError
+from .files import UserFileError, read_small_text
 
 UNUSED = "???"
 
@@ -31,11 +33,10 @@ COCO_LABELS: Tuple[str, ...] = (
 def read_labels(path: str) -> Tuple[str, ...]:
     """One label per line; line i names class id i. Trailing empty lines are ignored."""
     try:
-        with open(path, encoding="utf-8-sig") as handle:  # tolerate a BOM
-            lines = handle.read().splitlines()
-    except FileNotFoundError:
-        raise LabelsError(f"labels file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as error:
+        lines = read_small_text(path, encoding="utf-8-sig").splitlines()  # tolerate a BOM
+    except UserFileError as error:
+        if error.errno == errno.ENOENT:
+            raise LabelsError(f"labels file not found: {path}") from None
         raise LabelsError(f"cannot read labels file {path}: {error}") from None
     while lines and not lines[-1].strip():
         lines.pop()

@@ -4,6 +4,7 @@ line's usage errors (one line, exit 2, before any model loads)."""
 from __future__ import annotations
 
 import os
+import re
 import socket
 import sys
 import time
@@ -98,6 +99,26 @@ def test_token_files(tmp_path):
         read_token_file(str(tmp_path / "missing"))
 
 
+@pytest.mark.parametrize("content, fragment", [
+    (b"0123456789abcdef\xff\xfe\n", "not UTF-8 text (byte 0xff at offset 16)"),
+    ("0123456789abcdéf0123\n".encode(), "characters of A-Z a-z 0-9"),  # cannot travel in a header or a cookie
+    (b"0123456789 abcdef 0123\n", "characters of A-Z a-z 0-9"),
+    (b"", "at least 16"),
+])
+def test_token_files_that_cannot_be_tokens(tmp_path, content, fragment):
+    path = tmp_path / "token"
+    path.write_bytes(content)
+    with pytest.raises(AuthConfigError, match=re.escape(fragment)):
+        read_token_file(str(path))
+
+
+def test_a_token_file_that_is_a_fifo_is_refused_at_once(tmp_path):
+    fifo = tmp_path / "token"
+    os.mkfifo(fifo)  # no writer: open() would block forever
+    with pytest.raises(AuthConfigError, match="is a FIFO, not a regular file"):
+        read_token_file(str(fifo))
+
+
 @pytest.mark.parametrize("url, host, port, tls, prefix, user, password", [
     ("mqtt://broker/cam1", "broker", 1883, False, "cam1", None, None),
     ("mqtts://broker.example:8884/site/cam%201", "broker.example", 8884, True, "site/cam%201", None, None),
@@ -113,10 +134,27 @@ def test_mqtt_urls(url, host, port, tls, prefix, user, password):
 @pytest.mark.parametrize("url, fragment", [
     ("http://broker/x", "expected mqtt://"), ("mqtt://broker", "topic prefix"), ("mqtt:///x", "no broker host"),
     ("mqtt://broker:99999/x", "port"), ("mqtt://broker/a/#", "may not contain"),
+    ("mqtt://broker:0/x", "port must be in 1-65535"), ("mqtt://[::1/x", "not a valid URL"),
+    ("mqtt://bro ker/x", "not a host name"), ("mqtt://b%FF@h/x", "not valid UTF-8"),
 ])
 def test_bad_mqtt_urls(url, fragment):
-    with pytest.raises(MqttUrlError, match=fragment):
+    with pytest.raises(MqttUrlError, match=re.escape(fragment)):
         parse_mqtt_url(url)
+
+
+@pytest.mark.parametrize("url", [
+    "mqtt://bob:S3cretPW@host:99999", "mqtt://bob:S3cretPW@host:0/x", "mqtt://bob:S3cretPW@host",
+    "bob:S3cretPW@host:99", "http://bob:S3cretPW@host/x", "mqtt://bob:S3cr/etPW@host/x", "mqtt://bob:S3cr@tPW@[::1/x",
+    "mqtt://bob:S3c%FFretPW@h/x", "mqtt://host/x?password=S3cretPW", "mqtt://bob:S3cretPW@ho st/x",
+])
+def test_mqtt_url_errors_never_show_the_password(url):
+    with pytest.raises(MqttUrlError) as caught:
+        parse_mqtt_url(url)
+    assert "S3cr" not in str(caught.value) and "***" in str(caught.value)
+
+
+def test_the_mqtt_password_is_not_in_the_targets_repr():
+    assert "S3cretPW" not in repr(parse_mqtt_url("mqtt://bob:S3cretPW@host/x"))
 
 
 def test_toml_settings_use_the_options_names_and_checks():
@@ -175,6 +213,36 @@ def test_config_file_settings_and_errors(capsys, tmp_path):
     assert code == 2 and "not valid TOML" in err and "Traceback" not in err
     code, err = run_main(capsys, "--config", tmp_path / "missing.toml")
     assert code == 2 and "missing.toml: No such file" in err
+
+
+@pytest.mark.parametrize("text, fragment", [
+    (b'source = "caf\xe9"\n', "not UTF-8 text (byte 0xe9"),
+    (b"a = " + b"[" * 100_000 + b"\n", "nested too deeply"),
+    (b'source = "testsrc"\nmqtt = ["mqtt://bob:S3cretPW@host/x"]\n', "mqtt = a TOML list: expected a string or a number"),
+    (b'source = "testsrc"\nhttp = "bob:S3cretPW@0.0.0.0:http"\n', "expected [HOST:]PORT"),
+    (b'source = "testsrc"\nhttp = "bob:S3cretPW@0.0.0.0:80"\n', "--http bob:***@0.0.0.0: listening beyond"),
+])
+def test_config_files_that_cannot_be_read_are_one_line_without_secrets(capsys, tmp_path, text, fragment):
+    config = tmp_path / "service.toml"
+    config.write_bytes(text)
+    code, err = run_main(capsys, "--config", config)
+    lines = [line for line in err.splitlines() if line.startswith("ssdlite-detect: error")]
+    assert code == 2 and len(lines) == 1 and fragment in lines[0], err
+    assert "Traceback" not in err and "S3cr" not in err
+
+
+@pytest.mark.parametrize("where", ["command line", "config"])
+def test_an_mqtt_url_error_never_prints_the_password(capsys, tmp_path, where):
+    url = "mqtt://bob:S3cretPW@host:99999"
+    if where == "config":
+        config = tmp_path / "service.toml"
+        config.write_text(f'source = "testsrc"\nmqtt = "{url}"\n')
+        code, err = run_main(capsys, "--config", config)
+    else:
+        code, err = run_main(capsys, "--source", "testsrc", "--mqtt", url)
+    lines = [line for line in err.splitlines() if line.startswith("ssdlite-detect: error")]
+    assert code == 2 and len(lines) == 1 and "mqtt://bob:***@host:99999" in lines[0], err
+    assert "S3cretPW" not in err
 
 
 def test_the_command_line_wins_over_the_file(tmp_path):

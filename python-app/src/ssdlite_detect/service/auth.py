@@ -11,13 +11,19 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import re
 from typing import Optional
 
 from ..errors import DetectError
+from ..files import UserFileError, read_small_text
+from ..urls import redact_url
 
 COOKIE = "ssdlite_token"
 OPEN_PATHS = frozenset({"/healthz", "/login"})
 MIN_TOKEN_LENGTH = 16
+# What a Bearer token and a cookie value can carry unquoted (RFC 6750's b64token, without the
+# characters a cookie may not hold): `openssl rand -hex 24` or base64 output qualifies.
+_TOKEN = re.compile(r"[A-Za-z0-9._~+/=-]+")
 
 
 class AuthConfigError(DetectError):
@@ -37,13 +43,13 @@ def is_loopback(host: str) -> bool:
 
 def read_token_file(path: str) -> str:
     try:
-        with open(path, encoding="utf-8") as handle:
-            token = handle.readline().strip()
-    except OSError as error:
-        raise AuthConfigError(f"--http-token-file {path}: {error.strerror}") from None
-    if len(token) < MIN_TOKEN_LENGTH:
+        lines = read_small_text(path, limit=64 * 1024).splitlines()
+    except UserFileError as error:
+        raise AuthConfigError(f"--http-token-file {path}: {error}") from None
+    token = lines[0].strip() if lines else ""
+    if len(token) < MIN_TOKEN_LENGTH or not _TOKEN.fullmatch(token):
         raise AuthConfigError(f"--http-token-file {path}: the token must be at least {MIN_TOKEN_LENGTH} "
-                              "characters (e.g. `openssl rand -hex 24`)")
+                              "characters of A-Z a-z 0-9 - . _ ~ + / = on the first line (e.g. `openssl rand -hex 24`)")
     return token
 
 
@@ -55,7 +61,7 @@ def required_token(host: str, token: Optional[str], unauthenticated: bool) -> Op
     if is_loopback(host) or unauthenticated:
         return None
     raise AuthConfigError(
-        f"--http {host}: listening beyond 127.0.0.1 needs --http-token-file FILE (clients send "
+        f"--http {redact_url(host)}: listening beyond 127.0.0.1 needs --http-token-file FILE (clients send "
         "`Authorization: Bearer TOKEN`, the browser logs in at /login), or --http-unauthenticated "
         "to serve anyone who can reach it"
     )
@@ -70,4 +76,12 @@ def presented_token(headers, cookies) -> Optional[str]:
 
 
 def token_matches(expected: str, presented: Optional[str]) -> bool:
-    return presented is not None and hmac.compare_digest(expected.encode(), presented.encode())
+    """Constant-time comparison. aiohttp decodes header bytes that are not UTF-8 to surrogates:
+    they are encoded back as they came, so any bytes compare (and differ) instead of raising."""
+    if presented is None:
+        return False
+    try:
+        presented_bytes = presented.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate no byte decodes to: not the token either
+        return False
+    return hmac.compare_digest(expected.encode(), presented_bytes)
