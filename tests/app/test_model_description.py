@@ -71,9 +71,11 @@ def test_a_description_applies_only_to_the_models_it_names(tmp_path):
     [
         (lambda r: r.pop("format"), "not an ssdlite model description"),
         (lambda r: r.update(format_version=2), "format_version 2"),
-        (lambda r: r["score_converter"].update(type="SQUARE"), "score converter 'SQUARE'"),
-        (lambda r: r["box_coder"].update(type="keypoint_box_coder"), "box coder 'keypoint_box_coder'"),
-        (lambda r: r["anchor_generator"].pop("num_layers"), "malformed model description"),
+        (lambda r: r["score_converter"].update(type="SQUARE"),
+         'score_converter.type: "SQUARE" is not one of "SIGMOID", "SOFTMAX", "IDENTITY"'),
+        (lambda r: r["box_coder"].update(type="keypoint_box_coder"),
+         'box_coder.type: expected "faster_rcnn_box_coder", found "keypoint_box_coder"'),
+        (lambda r: r["anchor_generator"].pop("num_layers"), "malformed model description: anchor_generator.num_layers: missing"),
     ],
 )
 def test_a_broken_description_is_one_clear_error(change, message):
@@ -174,3 +176,90 @@ def test_the_installed_bundle_is_found_through_its_model_json(soc, expected, tmp
     plans = plan_backends("auto", Platform(soc, soc, True), None, str(tmp_path), vx_cache_dir=str(tmp_path))
     assert [os.path.basename(plan.model_path) for plan in plans] == expected
     assert plans[-1].backend == "cpu"
+
+
+# --- descriptions a careless tool or a hostile file makes: one line, exit 3, never a traceback ---
+
+def _reference_record() -> dict:
+    return ModelDescription(name="things", input_size=(300, 300), num_classes=90, anchors=AnchorConfig(),
+                            files={"int8": REFERENCE_MODEL}).to_dict()
+
+
+def _with(change):
+    record = _reference_record()
+    change(record)
+    return json.dumps(record)
+
+
+def _deep(levels: int) -> str:
+    return _with(lambda r: r.update(provenance={"x": None})).replace('{"x": null}', '{"x": ' + "[" * levels + "]" * levels + "}")
+
+
+BROKEN_DESCRIPTIONS = {
+    "NaN box-coder scale": (_with(lambda r: r["box_coder"].update(y_scale=0.5)).replace('"y_scale": 0.5', '"y_scale": NaN'),
+                            "NaN is not a JSON number"),
+    "infinite scale": (_with(lambda r: r["box_coder"].update(x_scale=0.5)).replace('"x_scale": 0.5', '"x_scale": 1e999'),
+                       "1e999 is out of range"),
+    "Infinity literal": (_with(lambda r: r["score_converter"].update(logit_scale=0.5)).replace("0.5", "-Infinity"),
+                         "-Infinity is not a JSON number"),
+    "zero box-coder scale": (_with(lambda r: r["box_coder"].update(height_scale=0)),
+                             "box_coder.height_scale: 0 must be more than 0"),
+    "files is a list": (_with(lambda r: r.update(files=[])), "files: expected object, found array"),
+    "files without a model": (_with(lambda r: r.update(files={"labels": "x.txt"})), "files.int8: missing"),
+    "a file in another folder": (_with(lambda r: r["files"].update(labels="../../etc/passwd")), "files.labels"),
+    "layers and feature maps disagree": (_with(lambda r: r["anchor_generator"].update(num_layers=5)),
+                                         "feature_map_shapes has 6 entries for num_layers 5"),
+    "scales and layers disagree": (_with(lambda r: r["anchor_generator"].update(scales=[0.2, 0.5])),
+                                   "scales has 2 entries for num_layers 6"),
+    "a feature map larger than the input": (
+        _with(lambda r: r["anchor_generator"].update(feature_map_shapes=[[19, 19], [10, 10], [5, 5], [3, 3], [2, 2], [301, 1]])),
+        "feature_map_shapes[5] is 301x1, larger than the 300x300 input"),
+    "gigabytes of anchors": (_with(lambda r: (r["input"].update(height=4096, width=4096),
+                                              r["anchor_generator"].update(feature_map_shapes=[[4096, 4096]] * 6))),
+                             "more than 500000"),
+    "negative aspect ratio": (_with(lambda r: r["anchor_generator"].update(aspect_ratios=[1.0, -2.0])),
+                              "anchor_generator.aspect_ratios[1]: -2.0 must be more than 0"),
+    "a string where a number goes": (_with(lambda r: r["input"].update(height="300")), "input.height: expected integer"),
+    "a boolean format_version": (_with(lambda r: r.update(format_version=True)), "format_version True"),
+    "nested 40 deep": (_deep(40), "nested deeper than 32 levels"),
+    "nested 100,000 deep": (_deep(100_000), "nested too deeply"),
+    "not JSON": ("{\"format\": ", "is not valid JSON"),
+    "not an object": ("[1, 2]", "is not an ssdlite model description"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BROKEN_DESCRIPTIONS))
+def test_a_broken_model_json_is_one_line_and_exit_3(name, reference, tmp_path, capsys):
+    text, fragment = BROKEN_DESCRIPTIONS[name]
+    model = tmp_path / REFERENCE_MODEL
+    model.symlink_to(reference / REFERENCE_MODEL)
+    (tmp_path / "model.json").write_text(text)
+    code = main(["--model", str(model), "--device", "cpu", "--json", str(reference / "bus.jpg")])
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert code == 3 and captured.out == "", captured
+    assert len(lines) == 1 and lines[0].startswith("ssdlite-detect: error: ") and fragment in lines[0], lines
+
+
+def test_model_json_that_is_not_utf8_too_large_or_a_fifo_is_refused(reference, tmp_path):
+    model = tmp_path / REFERENCE_MODEL
+    model.symlink_to(reference / REFERENCE_MODEL)
+    description = tmp_path / "model.json"
+    description.write_bytes(json.dumps(_reference_record()).replace("things", "th\xe9ngs").encode("latin-1"))
+    with pytest.raises(ModelError, match=r"not UTF-8 text \(byte 0xe9 at offset"):
+        find_description(str(model))
+    description.write_text(json.dumps(_reference_record()) + " " * (1024 * 1024))
+    with pytest.raises(ModelError, match="larger than 1024 KB"):
+        find_description(str(model))
+    description.unlink()
+    os.mkfifo(description)  # nobody writes to it: reading it would block forever
+    with pytest.raises(ModelError, match="is a FIFO, not a regular file"):
+        find_description(str(model))
+
+
+def test_the_shipped_schema_accepts_what_the_writer_writes(tmp_path):
+    from ssdlite_detect import json_schema
+    from ssdlite_detect.model_description import description_schema
+
+    for description in (CUSTOM, dataclasses.replace(CUSTOM, license={}, provenance={"label_map": "coco"})):
+        assert json_schema.first_error(json.loads(json.dumps(description.to_dict())), description_schema()) is None
