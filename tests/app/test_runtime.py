@@ -1,5 +1,7 @@
+import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -117,21 +119,24 @@ def test_a_delegate_that_takes_no_node_is_detected(noop_delegate, reference):
         create_interpreter(import_runtime(), str(reference / "coco_ssd_mobilenet_v1_raw.tflite"), 1, str(noop_delegate))
 
 
-@pytest.mark.xfail(reason="known bug (issue 16): TFLite may crash on a corrupt FlatBuffer before it can "
-                          "report an error; the schema check that refuses such files is not merged yet", strict=False)
 def test_model_that_does_not_load_is_a_model_error(tmp_path):
-    """In a child process: a crash there fails this test instead of killing the whole run."""
-    import subprocess
-    import sys
-
+    """In a child process: should TFLite crash after all, this test fails instead of the whole run."""
+    # A well-formed FlatBuffer (root offset, identifier, an empty vtable, a Model table without
+    # fields) that TFLite refuses: no version, no subgraph.
+    empty_model = tmp_path / "empty_model.tflite"
+    empty_model.write_bytes(b"\x0c\x00\x00\x00TFL3" + b"\x04\x00\x04\x00" + b"\x04\x00\x00\x00")
+    # A FlatBuffer whose Model vtable is zeros: TFLite itself follows it and may crash.
     broken = tmp_path / "broken.tflite"
     broken.write_bytes(b"\x1c\x00\x00\x00TFL3" + bytes(64))
     code = ("import sys\nfrom ssdlite_detect.errors import ModelError\n"
             "from ssdlite_detect.runtime import create_interpreter, import_runtime\n"
             "try:\n    create_interpreter(import_runtime(), sys.argv[1])\n"
             "except ModelError as error:\n    print(error)\n    sys.exit(3)\n")
-    child = subprocess.run([sys.executable, "-c", code, str(broken)], capture_output=True, text=True, timeout=120)
-    assert child.returncode == 3 and "cannot load" in child.stdout, (child.returncode, child.stderr[-300:])
+    for model, message in ((empty_model, r"cannot load .*schema version 0"),
+                           (broken, r"truncated or corrupt: Model vtable at byte 28 has impossible sizes")):
+        child = subprocess.run([sys.executable, "-c", code, str(model)], capture_output=True, text=True, timeout=120)
+        assert child.returncode == 3, (model.name, child.returncode, child.stderr[-300:])
+        assert re.search(message, child.stdout), child.stdout
 
 
 def test_runtime_falls_back_to_tensorflow_lite_then_says_what_to_install(monkeypatch):

@@ -9,12 +9,14 @@ from __future__ import annotations
 import ctypes
 import importlib
 import os
+import stat
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
 from .errors import DelegateError, ModelError, RuntimeMissingError
+from .flatbuffer import FlatBufferError, verify_tflite
 
 _RUNTIME_MODULES = ("tflite_runtime.interpreter", "ai_edge_litert.interpreter", "tensorflow")
 _TFLITE_IDENTIFIER = b"TFL3"  # flatbuffer file identifier, bytes 4..8 of every .tflite
@@ -54,18 +56,26 @@ def import_runtime() -> Runtime:
 
 
 def read_model(path: str) -> bytes:
-    """The model file's bytes, checked to be a TFLite flatbuffer."""
+    """The model file's bytes, checked to be a well-formed TFLite flatbuffer (flatbuffer.py):
+    TFLite itself would crash on a truncated or corrupt one instead of reporting it."""
     try:
+        mode = os.stat(path).st_mode
+        if stat.S_ISDIR(mode):
+            raise ModelError(f"model path is a directory: {path}")
+        if not stat.S_ISREG(mode):  # a FIFO would block the read for ever
+            raise ModelError(f"cannot read model {path}: not a regular file")
         with open(path, "rb") as handle:
             data = handle.read()
     except FileNotFoundError:
         raise ModelError(f"model file not found: {path}") from None
-    except IsADirectoryError:
-        raise ModelError(f"model path is a directory: {path}") from None
     except OSError as error:
         raise ModelError(f"cannot read model {path}: {error.strerror or error}") from None
     if len(data) < 8 or data[4:8] != _TFLITE_IDENTIFIER:
         raise ModelError(f"{path} is not a TensorFlow Lite model (no TFL3 flatbuffer identifier)")
+    try:
+        verify_tflite(data)
+    except FlatBufferError as error:
+        raise ModelError(f"{path} is truncated or corrupt: {error}") from None
     return data
 
 
@@ -221,6 +231,7 @@ def create_interpreter(
     With an external delegate, TFLite's default delegate (XNNPACK) is turned off so that every
     DELEGATE node counted belongs to the external one.
     """
+    read_model(model_path)  # TFLite reads the file itself, unchecked: check it first
     kwargs: Dict[str, Any] = {"model_path": model_path}
     if threads is not None:
         kwargs["num_threads"] = threads
