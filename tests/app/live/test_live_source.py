@@ -133,6 +133,22 @@ def test_directory(tmp_path):
     expect_error(open_source(tmp_path), "is a directory")
 
 
+def test_a_fifo_is_refused_at_once_instead_of_blocking(tmp_path):
+    # filesrc would block for ever in open() on a FIFO nobody writes to, deaf to SIGTERM.
+    fifo = tmp_path / "camera.mp4"
+    os.mkfifo(fifo)
+    started = time.monotonic()
+    expect_error(open_source(fifo), "camera.mp4: is a FIFO, not a video file")
+    assert time.monotonic() - started < 5
+
+
+def test_a_file_name_that_is_not_utf8_is_read(raw_mkv, still_frames, tmp_path):
+    name = os.path.join(os.fsencode(tmp_path), b"caf\xe9 clip.mkv")  # Latin-1 bytes, not UTF-8
+    os.symlink(os.fsencode(raw_mkv), name)
+    frames = read_all(open_source(os.fsdecode(name)))
+    assert len(frames) == len(still_frames)
+
+
 def test_text_file_is_not_a_video(tmp_path):
     path = tmp_path / "notes.mp4"
     path.write_text("not a video\n" * 100)

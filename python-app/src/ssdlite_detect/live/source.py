@@ -19,6 +19,7 @@ import re
 import stat
 import threading
 import time
+import urllib.parse
 from dataclasses import dataclass
 from typing import Callable, Optional, Tuple
 
@@ -93,12 +94,27 @@ def check_device_node(path: str) -> None:
 
 
 def check_video_file(path: str) -> None:
-    if not os.path.exists(path):
-        raise SourceError(f"{path}: no such file")
-    if os.path.isdir(path):
+    """Regular files only: filesrc would block for ever in open() on a FIFO nobody writes to (and
+    SIGTERM could not stop it), and read a device or a socket without end."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise SourceError(f"{path}: no such file") from None
+    except (OSError, ValueError) as error:  # ValueError: a NUL in the name
+        raise SourceError(f"{path}: {getattr(error, 'strerror', None) or error}") from None
+    if stat.S_ISDIR(mode):
         raise SourceError(f"{path}: is a directory")
+    if not stat.S_ISREG(mode):
+        kind = "a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
+        raise SourceError(f"{path}: is {kind}, not a video file (give a file, /dev/videoN, rtsp://... or testsrc)")
     if not os.access(path, os.R_OK):
         raise SourceError(f"{path}: permission denied")
+
+
+def file_uri(path: str) -> str:
+    """The file:// URI of `path`, whatever bytes its name holds: filesrc's `location` property
+    takes only UTF-8 text, its URI takes any name (percent-encoded)."""
+    return "file://" + urllib.parse.quote(os.fsencode(os.path.abspath(path)))
 
 
 _MISSING_DECODER = re.compile(r"Missing decoder: ([^\n]*)")
@@ -219,7 +235,9 @@ class VideoSource:
         except Exception as error:  # GLib.Error: an element is missing from this system
             raise SourceError(f"{self.name}: cannot build the pipeline: {error}") from None
         source = self.pipeline.get_by_name("src")
-        if spec.kind in (KIND_FILE, KIND_V4L2, KIND_CAMERA, KIND_RTSP):
+        if spec.kind == KIND_FILE:
+            source.set_uri(file_uri(self.location))
+        elif spec.kind in (KIND_V4L2, KIND_CAMERA, KIND_RTSP):
             source.set_property("device" if spec.kind in (KIND_V4L2, KIND_CAMERA) else "location", self.location)
         if spec.kind == KIND_RTSP:
             # Bound the TCP connect; our own first-frame deadline bounds everything else.
