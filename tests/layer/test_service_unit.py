@@ -93,6 +93,11 @@ def test_the_unit_is_a_hardened_notify_service(installed):
     assert f'VX_CACHE_DIR = "/var/cache/{one["CacheDirectory"]}"' in device_py
     # SIGTERM takes at most 3 s; systemd waits longer before it kills.
     assert int(one["TimeoutStopSec"]) > 3
+    # The fd limit the HTTP server's connection cap is computed from (connections.connection_cap).
+    connections_py = (REPO / "python-app/src/ssdlite_detect/service/connections.py").read_text()
+    cap = int(re.search(r"^MAX_CONNECTIONS = (\d+)", connections_py, re.M)[1])
+    reserved = int(re.search(r"^RESERVED_FDS = (\d+)", connections_py, re.M)[1])
+    assert cap <= int(one["LimitNOFILE"].split(":")[0]) - reserved
     assert one["WantedBy"] == "multi-user.target"
 
 

@@ -82,6 +82,10 @@ async def status(request: web.Request) -> web.Response:
     hub: ResultHub = request.app["hub"]
     body = hub.status()
     body["http_streaming_clients"] = request.app["streaming_clients"]
+    guard = request.app.get("connections")
+    if guard is not None:
+        body["http_connections"] = {"open": guard.open, "cap": guard.cap, "timed_out": guard.timed_out,
+                                    "evicted": guard.evicted, "refused": guard.refused}
     mqtt = request.app["mqtt"]
     if mqtt is not None:
         body["mqtt"] = {"connected": mqtt.connected, "published": mqtt.published, "unsent": mqtt.unsent}
@@ -97,19 +101,22 @@ async def healthz(request: web.Request) -> web.Response:
     hub: ResultHub = request.app["hub"]
     if hub.healthy(request.app["health_grace"]):
         return web.Response(text=f"ok {hub.state}\n")
-    return web.Response(status=503, text=f"unhealthy {hub.state}: {hub.message or 'no frames'}\n")
+    # Open to anyone: the state only, never the message (it names the source: user, host, path).
+    return web.Response(status=503, text=f"unhealthy {hub.state}\n")
 
 
 async def _stream(request: web.Request, topic_name: str, queue_size: int, content_type: str,
                   prologue: Optional[bytes], chunk: Callable[[object], Optional[bytes]]) -> web.StreamResponse:
     """Subscribes to a hub topic and writes `chunk(item)` for each item until the client goes,
-    a write stalls, or the service stops."""
+    a write stalls, or the service stops. HEAD: the headers only."""
+    headers = {"Content-Type": content_type, "Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    if request.method == "HEAD":
+        return web.Response(headers=headers)
     app = request.app
     topic = getattr(app["hub"], topic_name)
     subscription = topic.subscribe(AsyncSubscription(asyncio.get_running_loop(), queue_size, MAX_AGE_S))
     app["subscriptions"].add(subscription)
-    response = web.StreamResponse(headers={"Content-Type": content_type, "Cache-Control": "no-store",
-                                           "X-Accel-Buffering": "no"})
+    response = web.StreamResponse(headers=headers)
     app["streaming_clients"] += 1
     try:
         await response.prepare(request)

@@ -17,7 +17,6 @@ STOP_BUDGET_S, publishing `offline` to MQTT first.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import time
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from ..live.pipeline import SourceOptions
 from ..live.runner import StreamRunner
 from .annotated import AnnotatedFrameEncoder
 from .auth import required_token
+from .connections import ACCEPT_BATCH, LISTEN_BACKLOG, ConnectionGuard, install_one_line_logging, listening_socket
 from .http import build_app
 from .mqtt import MqttPublisher, MqttTarget
 from .mqtt_objects import MqttObjectPublisher
@@ -126,23 +126,34 @@ async def _serve(options: ServiceOptions, runner: StreamRunner, mqtt, encoder, n
     token = required_token(options.http[0], options.http_token, options.http_unauthenticated) if options.http else None
     app = build_app(hub, token=token, mqtt=mqtt, on_startup=[start_pipeline], on_cleanup=[stop_pipeline],
                     objects=runner.stage)
+    # aiohttp's protocol objects come from server.server once set up; the guard asks for one per connection.
+    guard = ConnectionGuard(loop, lambda: server.server())
+    app.middlewares.insert(0, guard.middleware())
+    app["connections"] = guard
+    install_one_line_logging()
     server = web.AppRunner(app, handle_signals=False, access_log=None)
     await server.setup()
+    listener = None
     try:
         if options.http is not None:
             host, port = options.http
-            site = web.TCPSite(server, host, port, shutdown_timeout=0.5)
             try:
-                await site.start()
+                sock = listening_socket(host, port)
+                listener = await loop.create_server(guard.factory, sock=sock, backlog=ACCEPT_BATCH)
+                sock.listen(LISTEN_BACKLOG)  # create_server set the kernel's queue to ACCEPT_BATCH
             except OSError as failure:
-                reason = os.strerror(failure.errno) if failure.errno else str(failure)  # asyncio's text repeats the address
+                reason = failure.strerror or str(failure)  # also a name that does not resolve (socket.gaierror)
                 raise ServiceError(f"--http {host}:{port}: {reason}") from None
-            bound_port = server.addresses[0][1]
+            bound_port = listener.sockets[0].getsockname()[1]
             note(f"serving http://{host}:{bound_port}/" + ("" if token is None else " (token required)"))
         notifier.ready(f"detecting on {hub.source_name}")
         await _watch(hub, runner, notifier, stop)
         notifier.stopping()
     finally:
+        if listener is not None:  # what aiohttp's TCPSite.stop does: no new connections, then the open ones
+            listener.close()
+            await server.shutdown()
+            await server.server.shutdown(0.5)
         await server.cleanup()
     note(format_service_summary(hub.status()))
     if runner.error is not None:
