@@ -142,7 +142,8 @@ FILES:${PN} += "${localstatedir}/cache/ssdlite-detect"
 # imports (poky's python3-manifest.json): python3-core has argparse,
 # importlib, math, os, sys, time, typing and warnings; colorsys is in
 # python3-image, ctypes in python3-ctypes, dataclasses in python3-profile,
-# fractions in python3-numbers, json in python3-json, statistics in
+# fractions in python3-numbers, ipaddress (urls.py: redacting URLs in
+# messages) in python3-io, json in python3-json, statistics in
 # python3-statistics; tomllib (--config FILE, in every mode), which poky's
 # manifest does not list, lands in python3-misc. tensorflow-lite carries the
 # tflite_runtime module.
@@ -160,6 +161,7 @@ RDEPENDS:${PN} = " \
     python3-ctypes \
     python3-fcntl \
     python3-image \
+    python3-io \
     python3-json \
     python3-misc \
     python3-numbers \
@@ -216,7 +218,9 @@ RDEPENDS:${PN}-live = " \
 # The service mode: aiohttp 3.8.4, paho-mqtt 1.6.1 and python-systemd 235
 # (sd_notify) from meta-python, on top of the live mode; standard library:
 # asyncio, hmac (python3-netclient), ipaddress and socket (python3-io),
-# dataclasses (python3-profile), json and statistics. tests/layer checks the
+# dataclasses (python3-profile), json, logging (python3-logging: aiohttp's and
+# asyncio's errors rate-limited), resource (python3-resource: RLIMIT_NOFILE
+# bounds the connections) and statistics. tests/layer checks the
 # Python imports against this list.
 RDEPENDS:${PN}-service = " \
     ${PN}-live \
@@ -225,9 +229,11 @@ RDEPENDS:${PN}-service = " \
     python3-core \
     python3-io \
     python3-json \
+    python3-logging \
     python3-netclient \
     python3-paho-mqtt \
     python3-profile \
+    python3-resource \
     python3-statistics \
     python3-systemd \
 "
