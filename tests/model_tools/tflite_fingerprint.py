@@ -21,9 +21,13 @@ _NUMPY_TYPE = {0: np.float32, 2: np.int32, 3: np.uint8, 4: np.int64, 9: np.int8,
 
 # Relative tolerance of scales: calibration on another CPU moves them by about 1e-7; a changed
 # preprocessing, calibration set or cut moves them by whole percents.
-SCALE_RTOL = 1e-4
+# Calibration's float arithmetic depends on the host CPU's SIMD paths: activation scales seen
+# 1.6e-4 apart between two x86 hosts (an AMD EPYC with AVX-512 against the recorded one), and a
+# changed calibration (other photos) moves them by percents.
+SCALE_RTOL = 1e-3
 # Constant data and zero points may differ by one step in a few values: a bias is
-# round(b / (s_in * s_w)), so scales a few ulps apart flip the odd bias by one. A changed weight
+# round(b / (s_in * s_w)), so scales a few ulps apart flip the odd bias by one, and scales
+# SCALE_RTOL apart move the int32 biases by up to that fraction of their size. A changed weight
 # folding, layout or calibration changes far more than one value in a thousand.
 FLIPPED_FRACTION = 1e-3
 
@@ -130,7 +134,7 @@ def differences(expected: dict, actual: dict, *, opaque_types: tuple[int, ...] =
                     found.append(f"{where}: {got[key]['count']} bytes of data, expected about {want[key]['count']}")
             else:
                 integer = key == "zero_points" or (key == "data" and want["type"] != 0)
-                rtol = SCALE_RTOL if key == "scales" else (0.0 if integer else SCALE_RTOL)
+                rtol = 0.0 if key == "zero_points" else SCALE_RTOL
                 found += [f"{where}: {key} {line}" for line in _moments_differ(want[key], got[key], rtol=rtol, integer=integer)]
     return found
 
