@@ -58,6 +58,9 @@ def test_passwords_never_reach_messages_or_json():
 
 
 @pytest.mark.parametrize("text, fragment", [
+    ("rtsp://admin:1/secret@cam/live", "an @ in the path"),
+    ("rtsp://admin:sec\nret@cam/live", "control characters"),
+    ("rtsp://admin:secret@cam/live\tx", "control characters"),
     ("rtsp://admin:secret@cam:99999/live", "not a valid URL"),
     ("rtsp://admin:secret@cam:0/live", "port must be in 1-65535"),
     ("rtsp://admin:secret@[::1/live", "not a valid URL"),
