@@ -46,10 +46,13 @@ def redact_url(text: str) -> str:
     prefix = scheme + separator if separator else ""
     if not separator:
         rest = text
+    # The query's secrets first: a query password with an "@" in it (?password=p@ss) must not be
+    # taken for the end of the user info, which would leave its tail readable.
+    rest = _SECRET_QUERY_VALUE.sub(lambda match: match.group(1) + MASK, rest)
     # The user info ends at the last "@": a password may itself contain "@" (or "/", or "?") when
     # the user did not percent-encode it, so anything up to there that has a ":" is hidden.
     at = rest.rfind("@")
     if at >= 0 and ":" in rest[:at]:
         user = rest[:at].split(":", 1)[0]
         rest = f"{user}:{MASK}@{rest[at + 1:]}"
-    return one_line(prefix + _SECRET_QUERY_VALUE.sub(lambda match: match.group(1) + MASK, rest))
+    return one_line(prefix + rest)
