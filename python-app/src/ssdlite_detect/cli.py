@@ -35,7 +35,8 @@ def build_registry() -> OptionRegistry:
         "RTSP stream (--source), with SSDLite MobileNetV2, on the NPU where the SoC has one "
         "(i.MX 93: Ethos-U65, i.MX 8M Plus: VX delegate), else the CPU.",
         epilog=f"Environment: {common.MODEL_ENVIRONMENT} overrides the installed model (--model wins). "
-        "Exit status: 0 ok, 1 an input failed, 2 usage, 3 model or labels, 4 delegate or runtime.",
+        "Exit status: 0 ok, 1 an input or output failed, 2 usage or config, 3 model or labels, 4 delegate or "
+        "runtime, 130 interrupted.",
     )
     registry = OptionRegistry(parser)
     stills.add_arguments(registry)
