@@ -178,6 +178,35 @@ def test_usage_errors_exit_2(capsys):
     assert exit_info.value.code == 2
 
 
+@pytest.mark.parametrize("option, value, fragment", [
+    ("--threads", "2147483648", "[1, 1024]"),  # was a traceback from TFLite's C++ binding
+    ("--threads", "0", "[1, 1024]"),
+    ("--max-detections", "1e3", "invalid"),
+    ("--max-per-class", "100001", "[1, 100000]"),
+    ("--benchmark", "-1", "[1, 1000000]"),
+    ("--connect-timeout", "inf", "<= 3600"),
+    ("--connect-timeout", "nan", "<= 3600"),
+    ("--duration", "1e300", "<= 3.1536e+07"),
+    ("--source-fps", "100000", "[1, 1000]"),
+    ("--source-size", "99999x480", "1 to 16384"),
+    ("--score-threshold", "nan", "[0, 1]"),
+])
+def test_every_numeric_option_is_checked_against_its_range(capsys, tmp_path, option, value, fragment):
+    """On the command line and in --config alike: one error line and exit 2, nothing started."""
+    with pytest.raises(SystemExit) as exit_info:
+        main([option, value, "x.jpg"])  # argparse checks types while parsing, before any mode
+    assert exit_info.value.code == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert len(errors) == 1 and option in errors[0] and fragment in errors[0], errors
+    config = tmp_path / "ssdlite.toml"
+    config.write_text(f"{option[2:]} = {value if option != '--source-size' else repr(value)}\n")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--config", str(config), "x.jpg"])
+    assert exit_info.value.code == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert len(errors) == 1 and option[2:] in errors[0] and fragment in errors[0], errors
+
+
 def test_model_from_the_environment(capsys, monkeypatch, reference, model):
     monkeypatch.setenv("SSDLITE_MODEL", model)
     code, out, _ = run_cli(capsys, "--json", reference / "bus.jpg")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import colorsys
 import os
-from typing import List, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -132,3 +132,48 @@ def annotated_path(output_dir: str, image_path: str) -> str:
     if extension.lower() not in (".jpg", ".jpeg", ".png", ".bmp"):
         name = f"{stem}.png"
     return os.path.join(output_dir, name)
+
+
+def annotated_paths(output_dir: str, image_paths: Sequence[str]) -> Dict[str, str]:
+    """Each input's annotated copy in `output_dir`: its own name (annotated_path) where that is
+    free, else the stem with -2, -3...: never an input's own file (`--output .` in the photos'
+    folder must not replace a photo), never the same file for two inputs (a/x.jpg and b/x.jpg)."""
+    inputs = {os.path.realpath(path) for path in image_paths}
+    taken = set(inputs)
+    targets: Dict[str, str] = {}
+    for path in image_paths:
+        if path in targets:
+            continue  # the same path given twice: one copy
+        target = annotated_path(output_dir, path)
+        stem, extension = os.path.splitext(target)
+        number = 1
+        while os.path.realpath(target) in taken:
+            number += 1
+            target = f"{stem}-{number}{extension}"
+        taken.add(os.path.realpath(target))
+        targets[path] = target
+    return targets
+
+
+def save_atomically(image: Image.Image, target: str) -> None:
+    """`image` saved as `target` (format by its extension), complete or not at all: written to a
+    temporary file beside it, flushed to the disk, then renamed over it. A full disk leaves the
+    previous file (or none), never a truncated JPEG; the OSError goes to the caller."""
+    image_format = Image.registered_extensions().get(os.path.splitext(target)[1].lower(), "PNG")
+    folder, name = os.path.split(target)
+    temporary = os.path.join(folder, f".{name}.{os.urandom(4).hex()}.tmp")
+    # 0o666 under the umask, as a plain open() would create it (mkstemp's 0600 would hide the copy).
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            image.save(file, format=image_format)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise
+

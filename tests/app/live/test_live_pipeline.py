@@ -55,9 +55,14 @@ def test_passwords_never_reach_messages_or_json():
     # unencoded "@" or "/" in the password, and text that is not even a URL
     assert redact_url("rtsp://admin:se@cr/et@cam/live") == "rtsp://admin:***@cam/live"
     assert redact_url("admin:secret@cam") == "admin:***@cam"
+    # an "@" in a query password is not the end of the user info (found by test_fuzzing.py)
+    assert redact_url("mqtt://h:1883?password=sec@ret") == "mqtt://h:1883?password=***"
 
 
 @pytest.mark.parametrize("text, fragment", [
+    ("rtsp://admin:1/secret@cam/live", "an @ in the path"),
+    ("rtsp://admin:sec\nret@cam/live", "control characters"),
+    ("rtsp://admin:secret@cam/live\tx", "control characters"),
     ("rtsp://admin:secret@cam:99999/live", "not a valid URL"),
     ("rtsp://admin:secret@cam:0/live", "port must be in 1-65535"),
     ("rtsp://admin:secret@[::1/live", "not a valid URL"),

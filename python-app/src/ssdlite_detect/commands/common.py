@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from typing import Callable, Optional, Tuple
 
-from .options import OptionRegistry, fraction, positive_int
+from .options import OptionRegistry, at_most, fraction, positive_int
 
 MODEL_ENVIRONMENT = "SSDLITE_MODEL"  # overrides the installed model (--model wins)
 
@@ -23,15 +23,15 @@ def add_model_arguments(registry: OptionRegistry) -> None:
     model.add("--device", choices=("auto", "cpu", "npu"), default="auto",
               help="auto: NPU if present, else CPU (default); npu: fail without one")
     model.add("--delegate", metavar="PATH", help="external TFLite delegate library to use")
-    model.add("--threads", type=positive_int, help="CPU threads (default: one per core)")
+    model.add("--threads", type=at_most(positive_int, 1024), help="CPU threads (default: one per core)")
     model.add("--score-kind", choices=("auto", "logits", "probabilities", "softmax"), default="auto",
               help="class output: logits (sigmoid), probabilities, or softmax logits "
               "(default: the model's model.json, else read the model)")
     post = registry.group("detections")
     post.add("--score-threshold", type=fraction, default=0.5, help="minimum score (default 0.5)")
     post.add("--iou-threshold", type=fraction, default=0.6, help="NMS IoU threshold (default 0.6)")
-    post.add("--max-detections", type=positive_int, default=100, help="at most this many per image (default 100)")
-    post.add("--max-per-class", type=positive_int, default=100, help="at most this many per class with --nms class")
+    post.add("--max-detections", type=at_most(positive_int, 100000), default=100, help="at most this many per image (default 100)")
+    post.add("--max-per-class", type=at_most(positive_int, 100000), default=100, help="at most this many per class with --nms class")
     post.add("--nms", choices=("class", "agnostic"), default="class",
              help="class: per-class NMS (TF OD API default); agnostic: TFLite's fast NMS")
     post.add("--classes", metavar="NAMES", help="comma-separated class names to keep, e.g. person,car")
@@ -43,7 +43,7 @@ def add_output_arguments(registry: OptionRegistry) -> None:
     out.add("--output", metavar="DIR|FILE",
             help="images: write annotated copies into DIR; --source: write the annotated video "
             "to FILE (.mkv or .avi: MJPEG, or H.264 on the i.MX 8M Plus; .mp4 and .mov need H.264)")
-    out.add("--benchmark", type=positive_int, metavar="N",
+    out.add("--benchmark", type=at_most(positive_int, 1000000), metavar="N",
             help="time N end-to-end runs on the first image (after a warm-up run)")
     out.add("--verbose", action="store_true",
             help="say on stderr which model, description (model.json), anchors and scores are used")

@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from .options import OptionRegistry, positive_float, positive_int, size
+from .options import OptionRegistry, at_most, positive_float, positive_int, size
 
 # The live mode's own options; the still-image mode refuses them ("needs --source").
 OPTIONS = ("frames", "duration", "realtime", "source-size", "source-fps", "events", "zones")
@@ -29,12 +29,12 @@ def add_arguments(registry: OptionRegistry) -> None:
     live.add("--realtime", action="store_true",
              help="video files: keep the file's pace and drop late frames (default: every frame)")
     live.add("--source-size", type=size, metavar="WxH", help="cameras and testsrc: frame size to capture")
-    live.add("--source-fps", type=positive_int, metavar="N", help="cameras and testsrc: frame rate to capture")
+    live.add("--source-fps", type=at_most(positive_int, 1000), metavar="N", help="cameras and testsrc: frame rate to capture")
     live.add("--events", action="store_true",
              help="print the tracked objects' events (new, update, end, enter, leave, cross) instead of frames")
     live.add("--zones", metavar="FILE",
              help="TOML file of [[zones]], [[lines]] and [tracking] (also accepted inside --config)")
-    live.add("--connect-timeout", type=positive_float, default=10.0, metavar="SECONDS",
+    live.add("--connect-timeout", type=at_most(positive_float, 3600.0), default=10.0, metavar="SECONDS",
              help="give up on a camera or stream that sends no frame within SECONDS (default 10)")
 
 

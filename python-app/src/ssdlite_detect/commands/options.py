@@ -9,18 +9,36 @@ import argparse
 from typing import Dict, Optional, Tuple
 
 
-def positive_int(text: str) -> int:
+# Upper bounds where the option has no natural one: a value past them is a typo or an attack on
+# whatever receives it (a C int in TFLite's SetNumThreads, a timer that overflows), not a setting.
+MAX_INT = 2**31 - 1
+MAX_SECONDS = 365 * 24 * 3600.0
+MAX_SIDE = 16384  # a frame side: past every camera and every GStreamer scaler's caps
+
+
+def positive_int(text: str, maximum: int = MAX_INT) -> int:
     value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, not {value}")
+    if not 1 <= value <= maximum:
+        raise argparse.ArgumentTypeError(f"must be in [1, {maximum}], not {value}")
     return value
 
 
-def positive_float(text: str) -> float:
+def positive_float(text: str, maximum: float = MAX_SECONDS) -> float:
     value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, not {text}")
+    if not 0 < value <= maximum:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(f"must be > 0 and <= {maximum:g}, not {text}")
     return value
+
+
+def at_most(parse, maximum):
+    """`parse` (positive_int or positive_float) with a tighter upper bound; keeps parse's name,
+    which argparse shows in its messages."""
+
+    def parse_bounded(text: str):
+        return parse(text, maximum)
+
+    parse_bounded.__name__ = parse.__name__
+    return parse_bounded
 
 
 def fraction(text: str) -> float:
@@ -32,8 +50,9 @@ def fraction(text: str) -> float:
 
 def size(text: str) -> Tuple[int, int]:
     width, _, height = text.lower().partition("x")
-    if not (width.isdigit() and height.isdigit() and int(width) > 0 and int(height) > 0):
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 640x480, not {text}")
+    if not (width.isdigit() and height.isdigit() and 0 < int(width) <= MAX_SIDE and 0 < int(height) <= MAX_SIDE):
+        raise argparse.ArgumentTypeError(
+            f"expected WIDTHxHEIGHT such as 640x480, each side 1 to {MAX_SIDE}, not {text}")
     return int(width), int(height)
 
 

@@ -1,14 +1,17 @@
 """`ssdlite-detect PATH...`: still images (files or directories of them).
 
 stdout gets one text block (or one JSON object) per image; a bad image is one error line on
-stderr and the others are still processed; `--output DIR` writes annotated copies; `--benchmark
-N` times the whole app on the first image.
+stderr and the others are still processed; `--output DIR` writes annotated copies (never over an
+input, one per input even when two share a name, each complete or not there at all); `--benchmark
+N` times the whole app on the first image. A reader that goes away (`| head -1`) stops the run
+quietly; stdout on a full disk is an error, not an exit 0 over lost results.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import sys
 from dataclasses import dataclass
 from typing import Callable, Iterator, Optional, Sequence, Tuple
 
@@ -52,47 +55,58 @@ def iter_image_paths(paths: Sequence[str]) -> Iterator[str]:
 
 
 def run(options: StillsOptions, detector, note: Callable[[str], None], error: Callable[[str], None]) -> int:
-    from ..errors import ImageError
+    from ..errors import ImageError, OutputError
     from ..formatting import format_benchmark, format_image
+    from ..textout import silence, write_line
 
     image_paths = list(iter_image_paths(options.paths))
     if not image_paths:
         error("no images found in " + ", ".join(options.paths))
         return 1
 
-    if options.benchmark_runs:
-        from ..benchmark import run_benchmark
-
-        report = run_benchmark(detector, image_paths[0], options.benchmark_runs)
-        print(json.dumps(report) if options.json_lines else format_benchmark(report), flush=True)
-        return 0
-
-    if options.output_dir:
-        os.makedirs(options.output_dir, exist_ok=True)
     failures = 0
-    for path in image_paths:
-        try:
-            result = detector.detect(path)
-        except ImageError as failure:
-            error(str(failure))
-            failures += 1
-            continue
-        print(json.dumps(result.to_dict()) if options.json_lines else format_image(result), flush=True)
+    try:
+        if options.benchmark_runs:
+            from ..benchmark import run_benchmark
+
+            report = run_benchmark(detector, image_paths[0], options.benchmark_runs)
+            write_line(sys.stdout, json.dumps(report) if options.json_lines else format_benchmark(report))
+            return 0
+
+        targets = {}
         if options.output_dir:
-            failures += not _write_annotated(options.output_dir, path, result, error)
+            from ..draw import annotated_paths
+
+            os.makedirs(options.output_dir, exist_ok=True)
+            targets = annotated_paths(options.output_dir, image_paths)
+        for path in image_paths:
+            try:
+                result = detector.detect(path)
+            except ImageError as failure:
+                error(str(failure))
+                failures += 1
+                continue
+            write_line(sys.stdout, json.dumps(result.to_dict()) if options.json_lines else format_image(result))
+            if options.output_dir:
+                failures += not _write_annotated(targets[path], path, result, error)
+    except BrokenPipeError:
+        silence(sys.stdout)  # the reader has what it wanted (`| head -1`): stop, quietly
+    except OutputError:
+        silence(sys.stdout)
+        raise
     return 1 if failures else 0
 
 
-def _write_annotated(output_dir: str, path: str, result, error: Callable[[str], None]) -> bool:
-    from ..draw import annotate, annotated_path
+def _write_annotated(target: str, path: str, result, error: Callable[[str], None]) -> bool:
+    from ..draw import annotate, save_atomically
     from ..errors import ImageError
     from ..preprocess import load_image
 
-    target = annotated_path(output_dir, path)
     try:
         # Full resolution: detection may have decoded a large JPEG at reduced scale.
-        annotate(load_image(path), result.detections).save(target)
+        save_atomically(annotate(load_image(path), result.detections), target)
     except (ImageError, OSError) as failure:
-        error(f"cannot write {target}: {failure}")
+        reason = failure.strerror if isinstance(failure, OSError) and failure.strerror else failure
+        error(f"cannot write {target}: {reason}")
         return False
     return True

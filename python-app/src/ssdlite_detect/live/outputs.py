@@ -9,7 +9,6 @@ The queue's policy comes from the source: a file read frame by frame makes a ful
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from typing import Callable, Optional
@@ -17,6 +16,7 @@ from typing import Callable, Optional
 from ..errors import DetectError
 from ..formatting import format_event, format_frame
 from ..pubsub import BLOCK, DROP_OLDEST, ThreadSubscription, Topic
+from ..textout import silence, write_line
 
 TERMINAL_LINES_PER_SECOND = 5  # text output on a terminal is throttled to what a person can read
 LINE_QUEUE = 32                # results the printer may lag behind
@@ -107,24 +107,17 @@ class LineOutput(ThreadOutput):
 
     def write(self, result) -> None:
         if self.json_lines:
-            self.stream.write(json.dumps(result.to_dict()) + "\n")
-            self.stream.flush()
+            write_line(self.stream, json.dumps(result.to_dict()))
             return
         now = time.monotonic()
         if self.interval and now - self._last < self.interval:
             return
         self._last = now
-        self.stream.write(format_frame(result) + "\n")
-        self.stream.flush()
+        write_line(self.stream, format_frame(result))
 
     def finish(self) -> None:
-        if self.reader_gone:
-            # The reader went away (`| head`): point the stream at /dev/null, so that Python's own
-            # flush at exit does not report the broken pipe again.
-            try:
-                os.dup2(os.open(os.devnull, os.O_WRONLY), self.stream.fileno())
-            except (OSError, ValueError, AttributeError):
-                pass  # not a file descriptor (a test's stream)
+        if self.reader_gone or self.error is not None:
+            silence(self.stream)  # the reader went away (`| head`) or the disk is full
 
 
 class EventOutput(LineOutput):
@@ -138,8 +131,7 @@ class EventOutput(LineOutput):
         self.interval = 0.0
 
     def write(self, event) -> None:
-        self.stream.write((json.dumps(event) if self.json_lines else format_event(event)) + "\n")
-        self.stream.flush()
+        write_line(self.stream, json.dumps(event) if self.json_lines else format_event(event))
 
 
 class RecorderOutput(ThreadOutput):

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Optional, Tuple
 from urllib.parse import unquote, urlsplit
 
-from ..urls import is_host, redact_url
+from ..urls import has_control_characters, is_host, redact_url
 from .elements import VideoChain, scale_elements
 
 TESTSRC = "testsrc"
@@ -85,12 +85,19 @@ class SourceOptions:
 def check_rtsp_url(text: str) -> None:
     """SourceSpecError, naming the URL without its password, for an RTSP URL that cannot work."""
     shown = redact_url(text)
+    if has_control_characters(text):
+        raise SourceSpecError(f"{shown}: control characters (a line break, a tab) in the URL")
     try:
         parts = urlsplit(text)
         port = parts.port
     except ValueError:  # a port out of 0-65535 or not a number, or an IPv6 bracket left open
         raise SourceSpecError(f"{shown}: not a valid URL (expected rtsp://[user:password@]host[:port]/path, "
                               "port 1-65535)") from None
+    if "@" in parts.path:
+        # rtsp://admin:1/x@cam/live: an unencoded "/" in the password makes host "admin", port 1,
+        # and sends the rest of the password to that host as the path
+        raise SourceSpecError(f"{shown}: an @ in the path; percent-encode / ? # @ in a user name or password "
+                              "(%2F %3F %23 %40)")
     if not parts.hostname:
         raise SourceSpecError(f"{shown}: no host in the RTSP URL")
     if not is_host(parts.hostname):

@@ -23,7 +23,7 @@ from typing import Optional
 from ..errors import DetectError
 from ..live.hub import MAX_AGE_S, ResultHub
 from ..pubsub import ThreadSubscription
-from ..urls import is_host, redact_url
+from ..urls import has_control_characters, is_host, redact_url
 
 RECONNECT_MIN_S = 1
 RECONNECT_MAX_S = 30
@@ -65,12 +65,19 @@ class MqttTarget:
 def parse_mqtt_url(url: str) -> MqttTarget:
     """The target of `--mqtt URL`; MqttUrlError (one line, the password never in it) for anything else."""
     shown = f"--mqtt {redact_url(url)}"
+    if has_control_characters(url):
+        raise MqttUrlError(f"{shown}: control characters (a line break, a tab) in the URL")
     try:
         parsed = urllib.parse.urlsplit(url)
         port = parsed.port
     except ValueError:  # a port out of 0-65535 or not a number, or an IPv6 bracket left open
         raise MqttUrlError(f"{shown}: not a valid URL (expected mqtt://[user:password@]host[:port]/prefix, "
                            "port 1-65535)") from None
+    if "@" in parsed.path + parsed.query + parsed.fragment:
+        # A password with an unencoded "/" (mqtt://bob:1/0@host/cam) ends the host part early: the
+        # URL would name host "bob", port 1, and publish under a topic that holds the password.
+        raise MqttUrlError(f"{shown}: an @ after the host; percent-encode / ? # @ in a user name or "
+                           "password (%2F %3F %23 %40)")
     if parsed.scheme not in ("mqtt", "mqtts"):
         raise MqttUrlError(f"{shown}: expected mqtt://[user:password@]host[:port]/prefix (or mqtts://)")
     if port == 0:
