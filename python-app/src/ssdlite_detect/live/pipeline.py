@@ -173,8 +173,9 @@ def source_elements(spec: SourceSpec) -> str:
     # image-orientation=rotate-90 etc.); the stills honour EXIF orientation the same way.
     # videoflip with video-direction=auto follows that tag (the frames, their size and the boxes
     # come out upright) and passes buffers through untouched when a file has none. It takes
-    # system-memory raw video only: whether the VPU decoder's output (i.MX 8M Plus) negotiates
-    # through it is unverified on the board.
+    # system-memory raw video only. vpudec (i.MX 8M Plus) offers NV12, I420, YV12, Y444... as
+    # plain video/x-raw (read in imx-gst1.0-plugin's source, not at the BSP's commit), so 8-bit
+    # video should negotiate through it; 10-bit (NV12_10LE) would not. Unverified on the board.
     return f"filesrc name=src ! decodebin ! {ORIENTATION_ELEMENT} ! video/x-raw"
 
 
