@@ -181,7 +181,8 @@ RDEPENDS:${PN} = " \
 # gstreamer1.0; base: app (appsink, appsrc), playback (decodebin),
 # typefindfunctions, videoconvertscale (videoconvert, videoscale in 1.22),
 # videotestsrc; good: video4linux2 (cameras), isomp4 / matroska / avi
-# (containers), jpeg / png (MJPEG, PNG), rtsp, rtp, rtpmanager, udp (RTSP);
+# (containers), jpeg / png (MJPEG, PNG), videofilter (videoflip: a file's
+# orientation tag), rtsp, rtp, rtpmanager, udp (RTSP);
 # bad: videoparsersbad (h264parse). Each is built by the BSP's recipes with
 # their default PACKAGECONFIG on both SoCs (read at the manifest's commits;
 # plugins-good's vpx is not, so VP8 is not used). NXP's own elements
@@ -209,6 +210,7 @@ RDEPENDS:${PN}-live = " \
     gstreamer1.0-plugins-good-rtsp \
     gstreamer1.0-plugins-good-udp \
     gstreamer1.0-plugins-good-video4linux2 \
+    gstreamer1.0-plugins-good-videofilter \
     python3-core \
     python3-pygobject \
     python3-statistics \

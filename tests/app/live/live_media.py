@@ -4,7 +4,7 @@ modules import these by one unambiguous name."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 import numpy as np
 from PIL import Image
@@ -14,9 +14,12 @@ LOSSY_SIZE = (1280, 720)
 LOSSY_FRAMES = 24
 
 
-def encode_clip(gst, frames: Sequence[Image.Image], path: Path, encoder: str, fps: int = FPS) -> Path:
+def encode_clip(gst, frames: Sequence[Image.Image], path: Path, encoder: str, fps: int = FPS,
+                orientation: Optional[str] = None) -> Path:
     """Encode RGB frames into `path` with a real GStreamer pipeline; `encoder` is the text between
-    the raw frames and the file (e.g. "videoconvert ! x264enc ! mp4mux")."""
+    the raw frames and the file (e.g. "videoconvert ! x264enc ! mp4mux"). orientation: the
+    image-orientation tag the muxer writes (e.g. "rotate-90", what a phone held upright records:
+    a player turns the frames 90 degrees clockwise), as qtmux does into the track's matrix."""
     Gst = gst.Gst
     width, height = frames[0].size
     pipeline = Gst.parse_launch(
@@ -24,6 +27,11 @@ def encode_clip(gst, frames: Sequence[Image.Image], path: Path, encoder: str, fp
         f"framerate={fps}/1 ! {encoder} ! filesink name=file"
     )
     pipeline.get_by_name("file").set_property("location", str(path))
+    if orientation is not None:
+        tags = Gst.TagList.new_empty()
+        tags.add_value(Gst.TagMergeMode.REPLACE, Gst.TAG_IMAGE_ORIENTATION, orientation)
+        muxer = tag_setter(gst, pipeline)
+        muxer.merge_tags(tags, Gst.TagMergeMode.REPLACE)
     appsrc = pipeline.get_by_name("frames")
     pipeline.set_state(Gst.State.PLAYING)
     for number, frame in enumerate(frames):
@@ -36,6 +44,21 @@ def encode_clip(gst, frames: Sequence[Image.Image], path: Path, encoder: str, fp
     pipeline.set_state(Gst.State.NULL)
     assert message is not None and message.type == Gst.MessageType.EOS, message and message.parse_error()
     return path
+
+
+def tag_setter(gst, pipeline):
+    """The element of `pipeline` that writes tags into the file (the muxer: a Gst.TagSetter).
+    Debian's PyGObject cannot iterate a Gst.Iterator with `for`, hence next() by hand."""
+    Gst = gst.Gst
+    iterator = pipeline.iterate_elements()
+    while True:
+        result, element = iterator.next()
+        if result == Gst.IteratorResult.RESYNC:
+            iterator.resync()
+        elif result != Gst.IteratorResult.OK:
+            raise AssertionError("no element of the pipeline writes tags (a muxer such as qtmux)")
+        elif isinstance(element, Gst.TagSetter):
+            return element
 
 
 def count_frames(gst, path: Path) -> List[tuple]:

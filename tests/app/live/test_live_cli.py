@@ -17,7 +17,7 @@ import pytest
 from ssdlite_detect.cli import main
 
 from bsp_runtime_cli import cli_on_both_runtimes
-from live.live_media import count_frames
+from live.live_media import count_frames, encode_clip
 from unprivileged import UnprivilegedView, interpreter, namespace_command, unprivileged_exec
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -172,6 +172,60 @@ def test_help_still_imports_nothing_heavy():
             "print(sorted(m for m in ('gi', 'numpy', 'PIL') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+# --- orientation --------------------------------------------------------------------------------
+
+ROTATE_90 = 6  # EXIF Orientation: turn 90 degrees clockwise to show the image upright
+
+
+def bus_detection(detections):
+    buses = [d for d in detections if d["label"] == "bus"]
+    return max(buses, key=lambda d: d["score"]) if buses else None
+
+
+def test_a_phone_clip_with_a_rotation_tag_is_processed_upright(capsys, gst, model_args, bus_image, tmp_path):
+    """A phone held upright records sideways frames and tags the track rotate-90 (the stills'
+    EXIF orientation 6): the live mode turns them upright and finds the bus where the stills mode
+    finds it; the same clip without the tag stays sideways, and the sideways bus is not found."""
+    from PIL import Image
+
+    sideways = bus_image.transpose(Image.Transpose.ROTATE_90)  # 428x640, the bus's roof on the left
+    still = tmp_path / "phone.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = ROTATE_90
+    sideways.save(still, quality=95, exif=exif)
+    code, out, err = run_cli(capsys, *model_args, "--json", still)
+    assert code == 0, err
+    photo = json.loads(out)
+    assert (photo["width"], photo["height"]) == (640, 428)
+    photo_bus = bus_detection(photo["detections"])
+    assert photo_bus is not None, photo
+
+    frames = [sideways] * 3
+    tagged = encode_clip(gst, frames, tmp_path / "phone.mov", "videoconvert ! jpegenc quality=95 ! qtmux",
+                         orientation="rotate-90")
+    untagged = encode_clip(gst, frames, tmp_path / "sideways.mov", "videoconvert ! jpegenc quality=95 ! qtmux")
+
+    recording = tmp_path / "annotated.mkv"
+    code, out, err = run_cli(capsys, *model_args, "--json", "--source", tagged, "--output", recording)
+    assert code == 0, err
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert len(lines) == 3
+    for line in lines:
+        assert (line["width"], line["height"]) == (640, 428)
+        bus = bus_detection(line["detections"])
+        assert bus is not None, line
+        # Same pixels through JPEG twice (the still, the clip's MJPEG): the same box within a few pixels.
+        assert np.abs(np.subtract(bus["box"], photo_bus["box"])).max() < 8, (bus, photo_bus)
+    assert count_frames(gst, recording) == [(640, 428)] * 3  # the annotated video is upright too
+
+    code, out, err = run_cli(capsys, *model_args, "--json", "--source", untagged)
+    assert code == 0, err
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert len(lines) == 3
+    assert all((line["width"], line["height"]) == (428, 640) for line in lines)
+    assert all(bus_detection(line["detections"]) is None for line in lines)
 
 
 # --- the annotated video --------------------------------------------------------------------------

@@ -101,6 +101,18 @@ def test_user_values_are_never_pasted_into_the_pipeline():
     assert "fakesink" not in text and "filesrc name=src !" in text
 
 
+@pytest.mark.parametrize("source, flips", [
+    ("clip.mp4", True), ("file:///data/clip.mov", True),
+    ("rtsp://cam/x", False), ("/dev/video0", False), ("camera", False), ("testsrc", False),
+])
+def test_only_files_follow_their_orientation_tag(source, flips):
+    """Containers carry the orientation tag (a phone's rotate-90); RTP and cameras carry none."""
+    text = describe_pipeline(parse_source(source), SOFTWARE_CHAIN, (300, 300))
+    assert ("decodebin ! videoflip name=orientation video-direction=auto ! video/x-raw ! identity name=frames"
+            in text) == flips
+    assert ("videoflip" in text) == flips
+
+
 def test_the_display_branch_is_added_only_for_recording():
     assert "display_sink" not in describe_pipeline(parse_source("testsrc"), SOFTWARE_CHAIN, (300, 300))
     text = describe_pipeline(parse_source("testsrc"), SOFTWARE_CHAIN, (300, 300), display=True)

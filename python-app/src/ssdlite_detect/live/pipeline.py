@@ -7,9 +7,12 @@ name with quotes or `!` in it cannot change the pipeline.
 
 Frame flow (each `!` is a GStreamer link):
 
-    <source> ! decodebin ! video/x-raw ! identity name=frames ! [tee ->]
+    <source> ! decodebin ! [videoflip: files] ! video/x-raw ! identity name=frames ! [tee ->]
         queue ! <scaler for this SoC> ! appsink name=model_sink     (frames for the model)
         queue ! videoconvert ! RGB ! appsink name=display_sink      (full size, --output only)
+
+A file's frames are turned upright by its orientation tag, as stills are by EXIF (see
+source_elements).
 
 Live sources (cameras, RTSP, testsrc) must never build a backlog: the model branch's queue leaks
 old frames and its appsink keeps only the newest, as NXP's demos do. Files are read frame by frame
@@ -35,6 +38,7 @@ DEFAULT_CONNECT_TIMEOUT = 10.0  # seconds until the first frame (RTSP handshake,
 DEFAULT_TESTSRC_SIZE = (640, 480)
 DEFAULT_TESTSRC_FPS = 30
 RTSP_LATENCY_MS = 100  # rtspsrc's jitter buffer; its default of 2 s would delay every result
+ORIENTATION_ELEMENT = "videoflip name=orientation video-direction=auto"  # files: see source_elements
 _URL_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 
 
@@ -169,8 +173,17 @@ def source_elements(spec: SourceSpec) -> str:
             return f"v4l2src name=src ! capsfilter caps=\"video/x-raw{caps};image/jpeg{caps}\" ! decodebin ! video/x-raw"
         return "v4l2src name=src ! decodebin ! video/x-raw"
     if spec.kind == KIND_RTSP:
+        # No videoflip here: RTP carries no container tags, so nothing upstream of decodebin
+        # tells an orientation, and videoflip would only narrow what the VPU decoder may output.
         return f"rtspsrc name=src latency={RTSP_LATENCY_MS} ! decodebin ! video/x-raw"
-    return "filesrc name=src ! decodebin ! video/x-raw"
+    # Phones record sideways and tag the track (MP4/MOV's matrix: qtdemux sends the tag
+    # image-orientation=rotate-90 etc.); the stills honour EXIF orientation the same way.
+    # videoflip with video-direction=auto follows that tag (the frames, their size and the boxes
+    # come out upright) and passes buffers through untouched when a file has none. It takes
+    # system-memory raw video only. vpudec (i.MX 8M Plus) offers NV12, I420, YV12, Y444... as
+    # plain video/x-raw (read in imx-gst1.0-plugin's source, not at the BSP's commit), so 8-bit
+    # video should negotiate through it; 10-bit (NV12_10LE) would not. Unverified on the board.
+    return f"filesrc name=src ! decodebin ! {ORIENTATION_ELEMENT} ! video/x-raw"
 
 
 # Full-size frames the display branch keeps while live, so that the frame matching a model frame
