@@ -76,6 +76,8 @@ def test_a_description_applies_only_to_the_models_it_names(tmp_path):
         (lambda r: r["box_coder"].update(type="keypoint_box_coder"),
          'box_coder.type: expected "faster_rcnn_box_coder", found "keypoint_box_coder"'),
         (lambda r: r["anchor_generator"].pop("num_layers"), "malformed model description: anchor_generator.num_layers: missing"),
+        # a record built in Python (found by test_fuzzing.py: JSON Schema's bounds pass NaN)
+        (lambda r: r["anchor_generator"].update(base_anchor_size=[float("nan"), 1.0]), "NaN or infinity"),
     ],
 )
 def test_a_broken_description_is_one_clear_error(change, message):

@@ -152,6 +152,21 @@ def _nesting_depth(value: Any) -> int:
     return deepest
 
 
+def _has_non_finite_number(value: Any) -> bool:
+    """Whether a NaN or an infinity sits anywhere in `value` (a record built in Python, not read
+    from JSON, can hold them; JSON Schema's comparisons are all false for NaN, so it passes them)."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return True
+        if isinstance(item, dict):
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
+
+
 def _check_consistency(record: dict, source: str) -> None:
     """What the schema cannot say: the per-layer lists against num_layers, the feature maps
     against the input, and the number of anchors they give."""
@@ -179,6 +194,8 @@ def description_from_dict(record: dict, path: Optional[str] = None) -> ModelDesc
         )
     if _nesting_depth(record) > MAX_NESTING:
         raise ModelError(f"{source}: malformed model description: nested deeper than {MAX_NESTING} levels")
+    if _has_non_finite_number(record):
+        raise ModelError(f"{source}: malformed model description: NaN or infinity (not JSON numbers)")
     problem = json_schema.first_error(record, description_schema())
     if problem is not None:
         raise ModelError(f"{source}: malformed model description: {problem}")
