@@ -268,3 +268,28 @@ def test_bus_photo_labels_stay_legible(reference, bus_image):
     pixels = np.asarray(annotate(bus_image, detections))
     for detection, tag in zip(detections, tags):
         assert tuple(pixels[tag[1], tag[0]]) == class_colour(detection.class_id)
+
+
+def test_zones_and_lines_are_drawn_under_the_boxes_with_the_arrow_on_the_in_side():
+    from ssdlite_detect.analytics.zones import regions_from_table
+    from ssdlite_detect.draw import LINE_COLOUR, ZONE_COLOUR, draw_regions
+
+    regions = regions_from_table({
+        "zones": [{"name": "z", "points": [[20, 20], [180, 20], [180, 80], [20, 80]]}],
+        "lines": [{"name": "l", "points": [[100, 0], [100, 100]], "in": [10, 50]}],
+    }, "test").resolve(200, 100)
+    image = draw_regions(Image.new("RGB", (200, 100), (128, 128, 128)), regions)
+    assert image.getpixel((60, 20)) == ZONE_COLOUR and image.getpixel((180, 70)) == ZONE_COLOUR
+    assert image.getpixel((100, 95)) == LINE_COLOUR
+    # The arrow points from the line's middle toward "in" (the left), never to the right.
+    assert image.getpixel((94, 50)) == LINE_COLOUR and image.getpixel((106, 50)) != LINE_COLOUR
+    detection = Detection(class_id=5, label="bus", score=0.9, box=BBox(30, 30, 90, 70),
+                          box_normalized=BBox(0.15, 0.3, 0.45, 0.7), track_id=7)
+    annotated = annotate(Image.new("RGB", (200, 100), (128, 128, 128)), [detection], regions)
+    assert annotated.getpixel((60, 30)) == class_colour(5)  # the box over the zone's area
+    assert annotated.getpixel((180, 70)) == ZONE_COLOUR
+    untracked = Detection(class_id=5, label="bus", score=0.9, box=BBox(30, 30, 90, 70),
+                          box_normalized=BBox(0.15, 0.3, 0.45, 0.7))
+    canvas = Image.new("RGB", (200, 100))
+    (tracked_tag,), (plain_tag,) = label_tags(canvas, [detection]), label_tags(canvas, [untracked])
+    assert tracked_tag[2] - tracked_tag[0] > plain_tag[2] - plain_tag[0]  # "bus #7 0.90" against "bus 0.90"

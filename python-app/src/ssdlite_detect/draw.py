@@ -90,7 +90,48 @@ def _line_and_font(size: Tuple[int, int]):
 
 
 def _label(detection: Detection) -> str:
+    if detection.track_id is not None:  # a tracked object of a live source: its id, as the events name it
+        return f"{detection.label} #{detection.track_id} {detection.score:.2f}"
     return f"{detection.label} {detection.score:.2f}"
+
+
+# Zones amber, lines cyan, named in black on their colour; drawn under the boxes (annotate), so an
+# object's box and label always stay readable.
+ZONE_COLOUR = (255, 214, 0)
+LINE_COLOUR = (0, 229, 255)
+
+
+def draw_regions(image: Image.Image, regions) -> Image.Image:
+    """`image` (changed in place, and returned) with the zones' outlines and the lines drawn, each
+    named, a line with a short arrow toward its "in" side. `regions`: analytics.zones.Regions
+    resolved to the image's pixels (Regions.resolve)."""
+    line, font = _line_and_font(image.size)
+    draw = ImageDraw.Draw(image)
+    for zone in regions.zones:
+        points = [tuple(point) for point in zone.points]
+        draw.line(points + points[:1], fill=ZONE_COLOUR, width=line, joint="curve")
+        _region_name(draw, zone.name, points[0], ZONE_COLOUR, font, line)
+    for region in regions.lines:
+        (ax, ay), (bx, by) = region.points
+        draw.line([(ax, ay), (bx, by)], fill=LINE_COLOUR, width=line + 1)
+        # The arrow: from the line's middle along its normal, on the side of in_point.
+        mx, my = (ax + bx) / 2, (ay + by) / 2
+        nx, ny = -(by - ay), bx - ax
+        length = (nx * nx + ny * ny) ** 0.5 or 1.0
+        side = 1.0 if (region.in_point[0] - mx) * nx + (region.in_point[1] - my) * ny >= 0 else -1.0
+        reach = 6 * line
+        tip = (mx + side * nx / length * reach, my + side * ny / length * reach)
+        draw.line([(mx, my), tip], fill=LINE_COLOUR, width=line)
+        draw.ellipse([tip[0] - line, tip[1] - line, tip[0] + line, tip[1] + line], fill=LINE_COLOUR)
+        _region_name(draw, f"{region.name} (in)", tip, LINE_COLOUR, font, line)
+    return image
+
+
+def _region_name(draw, text: str, at, colour, font, line) -> None:
+    left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+    x, y = int(at[0]) + line, int(at[1]) + line
+    draw.rectangle([x, y, x + right - left + 2 * line, y + bottom - top + 2 * line], fill=colour)
+    draw.text((x + line - left, y + line - top), text, fill=(0, 0, 0), font=font)
 
 
 def label_tags(image: Image.Image, detections: Sequence[Detection]) -> List[Rect]:
@@ -105,10 +146,13 @@ def label_tags(image: Image.Image, detections: Sequence[Detection]) -> List[Rect
     return place_tags(boxes, sizes, image.size)
 
 
-def annotate(image: Image.Image, detections: Sequence[Detection]) -> Image.Image:
-    """A copy of `image` (RGB) with the detections drawn on it: every box first, then every
-    label tag on top, placed so that neighbouring tags stay legible (place_tags)."""
-    annotated = image.convert("RGB")
+def annotate(image: Image.Image, detections: Sequence[Detection], regions=None) -> Image.Image:
+    """A copy of `image` (RGB) with the detections drawn on it: the zones and lines of `regions`
+    (resolved to the image's pixels) if given, then every box, then every label tag on top, placed
+    so that neighbouring tags stay legible (place_tags)."""
+    annotated = image.convert("RGB")  # a copy, also of an RGB image
+    if regions is not None:
+        draw_regions(annotated, regions)
     draw = ImageDraw.Draw(annotated)
     line, font = _line_and_font(annotated.size)
     for detection in detections:

@@ -53,6 +53,14 @@ class ObjectStage:
         self._last_ms: Optional[float] = None
         self._offset_ms = 0.0
 
+    def resolved_regions(self) -> Optional[Regions]:
+        """The zones and lines in the source frame's pixels, once the first frame set its size
+        (None before, and when there are none to draw). Any thread (the live view's encoder)."""
+        analytics = self.analytics
+        if analytics is None or not (analytics.regions.zones or analytics.regions.lines):
+            return None
+        return analytics.regions
+
     def _label_of(self, class_id: int) -> str:
         return self._names.get(class_id, str(class_id))
 

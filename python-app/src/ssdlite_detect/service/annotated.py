@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import threading
-from typing import Optional
+from typing import Callable, Optional
 
 from PIL import Image
 
@@ -20,12 +20,13 @@ MAX_WIDTH = 960       # a phone's screen; fewer bytes per frame over Wi-Fi
 JPEG_QUALITY = 80
 
 
-def encode_annotated(result, frame) -> Optional[bytes]:
-    """JPEG bytes of the frame with its detections drawn; None when the source delivered no
-    full-size frame for this result (the display branch dropped it)."""
+def encode_annotated(result, frame, regions=None) -> Optional[bytes]:
+    """JPEG bytes of the frame with its detections (their track ids) and the zones and lines
+    (`regions`, in the frame's pixels) drawn; None when the source delivered no full-size frame
+    for this result (the display branch dropped it)."""
     if frame.display is None:
         return None
-    image = annotate(Image.fromarray(frame.display), result.detections)
+    image = annotate(Image.fromarray(frame.display), result.detections, regions)
     if image.width > MAX_WIDTH:
         image = image.resize((MAX_WIDTH, round(image.height * MAX_WIDTH / image.width)), Image.BILINEAR)
     buffer = io.BytesIO()
@@ -34,10 +35,12 @@ def encode_annotated(result, frame) -> Optional[bytes]:
 
 
 class AnnotatedFrameEncoder:
-    """Publishes annotated JPEG frames to `hub.jpegs` while it has subscribers."""
+    """Publishes annotated JPEG frames to `hub.jpegs` while it has subscribers. regions(): the
+    zones and lines in the frames' pixels, or None (no objects stage, or no frame seen yet)."""
 
-    def __init__(self, hub: ResultHub):
+    def __init__(self, hub: ResultHub, regions: Callable[[], Optional[object]] = lambda: None):
         self.hub = hub
+        self.regions = regions
         self.encoded = 0
         self._stop = threading.Event()
         self._subscription = ThreadSubscription(size=1, max_age=MAX_AGE_S)
@@ -57,7 +60,7 @@ class AnnotatedFrameEncoder:
             item = self._subscription.get(timeout=0.5)
             if item is None or self.hub.jpegs.subscriber_count == 0:
                 continue
-            jpeg = encode_annotated(*item)
+            jpeg = encode_annotated(*item, self.regions())
             if jpeg is not None:
                 self.encoded += 1
                 self.hub.jpegs.publish(jpeg)

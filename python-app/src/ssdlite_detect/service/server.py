@@ -86,7 +86,7 @@ def run_service(options: ServiceOptions, detector, on_note: Callable[[str], None
                                     stage=stage)
     mqtt = MqttPublisher(runner.hub, options.mqtt) if options.mqtt else None
     mqtt_objects = MqttObjectPublisher(runner.hub, stage, mqtt) if mqtt is not None else None
-    encoder = AnnotatedFrameEncoder(runner.hub) if serves_http else None
+    encoder = AnnotatedFrameEncoder(runner.hub, stage.resolved_regions) if serves_http else None
     try:
         return asyncio.run(_serve(options, runner, mqtt, encoder, Notifier(), on_note, on_error, mqtt_objects))
     except DetectError as failure:
