@@ -94,3 +94,39 @@ def test_mqtt_events_and_retained_counts(start_service, clip_and_zones, tmp_path
     finally:
         listener.close()
         broker.stop()
+
+
+def test_home_assistant_discovery_and_no_per_frame_detections(start_service, clip_and_zones, tmp_path):
+    """--mqtt-discovery homeassistant --mqtt-detections off on the real broker: retained config
+    messages whose state topics carry the counts and the presence, and not one per-frame message."""
+    clip, zones = clip_and_zones
+    broker = Mosquitto(tmp_path, free_port())
+    broker.start()
+    listener = MqttListener(broker.port, "#")
+    service = start_service("--source", clip, "--http", "0", "--mqtt", f"mqtt://127.0.0.1:{broker.port}/cam1",
+                            "--mqtt-detections", "off", "--mqtt-discovery", "homeassistant", "--zones", zones)
+    try:
+        wait_for(lambda: "1" in listener.payloads("cam1/lines/middle/bus/out"), 120, "the line's count going out")
+        wait_for(lambda: "ON" in listener.payloads("cam1/present/bus"), 30, "the bus present")
+        assert listener.payloads("cam1/detections") == []
+        assert listener.payloads("cam1/counts/right/bus")[:3] == ["0", "1", "0"]  # from the zone's filter, then counted
+        late = MqttListener(broker.port, "homeassistant/#")  # Home Assistant starting later: all retained
+        configs = {
+            "homeassistant/sensor/ssdlite_cam1/zone_right_bus/config": "cam1/counts/right/bus",
+            "homeassistant/sensor/ssdlite_cam1/line_middle_bus_in/config": "cam1/lines/middle/bus/in",
+            "homeassistant/sensor/ssdlite_cam1/line_middle_bus_out/config": "cam1/lines/middle/bus/out",
+            "homeassistant/binary_sensor/ssdlite_cam1/present_bus/config": "cam1/present/bus",
+        }
+        wait_for(lambda: all(late.payloads(topic) for topic in configs), 10, "the retained discovery configs")
+        for topic, state_topic in configs.items():
+            payload = json.loads(late.payloads(topic)[-1])
+            assert payload["state_topic"] == state_topic and listener.payloads(state_topic), topic
+            assert payload["device"]["identifiers"] == ["ssdlite_cam1"]
+            assert payload["availability"][0]["topic"] == "cam1/status"
+        late.close()
+        code, _seconds = service.stop()
+        assert code == 0, service.stderr
+        wait_for(lambda: listener.payloads("cam1/status")[-1:] == ["offline"], 5, "offline: unavailable")
+    finally:
+        listener.close()
+        broker.stop()

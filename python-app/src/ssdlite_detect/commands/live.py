@@ -84,6 +84,8 @@ def source_options(parser: argparse.ArgumentParser, args: argparse.Namespace):
 def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> LiveOptions:
     if args.http_token_file or args.http_unauthenticated:
         parser.error("--http-token-file and --http-unauthenticated need --http")
+    if args.mqtt_discovery or args.mqtt_detections == "off":
+        parser.error("--mqtt-discovery and --mqtt-detections need --mqtt")
     from ..config import ConfigError
 
     try:

@@ -4,6 +4,7 @@ token rules and the MQTT URL are usage errors before any model loads."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from dataclasses import dataclass
 from typing import Callable, Optional, Tuple
 
@@ -11,7 +12,7 @@ from . import live
 from .options import OptionRegistry, http_address
 
 # The service's own options; the other modes refuse them.
-OPTIONS = ("http", "mqtt", "http-token-file", "http-unauthenticated")
+OPTIONS = ("http", "mqtt", "http-token-file", "http-unauthenticated", "mqtt-discovery")
 
 
 def add_arguments(registry: OptionRegistry) -> None:
@@ -20,6 +21,12 @@ def add_arguments(registry: OptionRegistry) -> None:
                 help="serve the live view and the HTTP API (default host 127.0.0.1)")
     service.add("--mqtt", metavar="URL",
                 help="publish results to mqtt://[user:password@]host[:port]/prefix (mqtts:// for TLS)")
+    service.add("--mqtt-detections", choices=("on", "off"), default="on",
+                help="each frame's detections to PREFIX/detections (default on; off: only the status, "
+                "events, counts and snapshots)")
+    service.add("--mqtt-discovery", metavar="PREFIX",
+                help="announce sensors to Home Assistant under its MQTT discovery PREFIX (usually "
+                "homeassistant): zone and line counts, a 'present' binary sensor per label")
     service.add("--http-token-file", metavar="FILE",
                 help="clients must present the token in FILE (Bearer header, or log in at /login); "
                 "needed to listen beyond 127.0.0.1")
@@ -46,7 +53,7 @@ class ServiceCommand:
 
 def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> ServiceCommand:
     from ..service.auth import AuthConfigError, required_token
-    from ..service.mqtt import MqttUrlError, parse_mqtt_url
+    from ..service.mqtt import MqttUrlError, check_discovery_prefix, parse_mqtt_url
 
     if args.json or args.output:
         parser.error(f"{'--json' if args.json else '--output'} is for the terminal; the service serves "
@@ -61,11 +68,16 @@ def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> ServiceC
         except AuthConfigError as error:
             parser.error(str(error))
     mqtt = None
+    if (args.mqtt_discovery or args.mqtt_detections == "off") and not args.mqtt:
+        parser.error("--mqtt-discovery and --mqtt-detections need --mqtt")
     if args.mqtt:
         try:
             mqtt = parse_mqtt_url(args.mqtt)
+            if args.mqtt_discovery is not None:
+                mqtt = dataclasses.replace(mqtt, discovery_prefix=check_discovery_prefix(args.mqtt_discovery))
         except MqttUrlError as error:
             parser.error(str(error))
+        mqtt = dataclasses.replace(mqtt, detections=args.mqtt_detections == "on")
     from ..config import ConfigError
 
     try:

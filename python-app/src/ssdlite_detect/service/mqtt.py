@@ -1,5 +1,6 @@
 """MQTT output (paho-mqtt 1.6.1, the board's): each result to `<prefix>/detections` (QoS 0, the
-`--json` shape), the service state to a retained `<prefix>/status` (QoS 1) with the last will
+`--json` shape; `--mqtt-detections off` leaves them out, 30 to 90 messages a second that a
+product consuming events and counts does not need), the service state to a retained `<prefix>/status` (QoS 1) with the last will
 `offline`, so a subscriber always knows whether the detector is up.
 
     --mqtt mqtt://[user:password@]host[:port]/prefix     (port 1883)
@@ -46,6 +47,8 @@ class MqttTarget:
     prefix: str
     username: Optional[str] = None
     password: Optional[str] = field(default=None, repr=False)  # never in a log line
+    detections: bool = True                 # each frame's result to <prefix>/detections (--mqtt-detections)
+    discovery_prefix: Optional[str] = None  # Home Assistant discovery (--mqtt-discovery), None: off
 
     @property
     def detections_topic(self) -> str:
@@ -105,6 +108,16 @@ def parse_mqtt_url(url: str) -> MqttTarget:
                       username=username, password=password)
 
 
+def check_discovery_prefix(text: str) -> str:
+    """--mqtt-discovery's topic prefix (Home Assistant's is `homeassistant`), or MqttUrlError."""
+    prefix = text.strip("/")
+    if not prefix or any(char in prefix for char in "+#\0") or has_control_characters(prefix):
+        raise MqttUrlError(f"--mqtt-discovery {text!r}: give a topic prefix without + or #, e.g. homeassistant")
+    if len(prefix.encode("utf-8", "surrogatepass")) > 1024:
+        raise MqttUrlError("--mqtt-discovery: the prefix is longer than 1024 bytes")
+    return prefix
+
+
 class MqttPublisher:
     """Publishes the hub's results and state to the broker (see the module doc)."""
 
@@ -158,8 +171,9 @@ class MqttPublisher:
         self.client.connect_async(self.target.host, self.target.port, keepalive=30)
         self.client.loop_start()
         self.hub.on_state(self._publish_state)
-        self.hub.results.subscribe(self._subscription)
-        self._thread.start()
+        if self.target.detections:  # off (--mqtt-detections off): only the state, events and counts
+            self.hub.results.subscribe(self._subscription)
+            self._thread.start()
 
     def _run(self) -> None:
         while not self._stop.is_set() and not self._subscription.finished:
@@ -181,7 +195,8 @@ class MqttPublisher:
         with self._state_lock:
             self._stop.set()
         self.hub.results.unsubscribe(self._subscription)
-        self._thread.join(timeout=1.0)
+        if self._thread.is_alive():
+            self._thread.join(timeout=1.0)
         if self.connected:
             info = self.client.publish(self.target.status_topic, OFFLINE, qos=1, retain=True)
             try:

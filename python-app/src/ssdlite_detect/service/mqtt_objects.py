@@ -8,15 +8,21 @@ and the counts as retained values a dashboard reads at any time:
 
 A count is published when it changes (and all of them once the broker is connected). The events
 reach this output through its own bounded subscription and thread, like the results.
+
+With Home Assistant discovery on (the target's discovery_prefix, homeassistant.py) it also
+publishes, retained: `<prefix>/present/LABEL` ON/OFF for every label seen, the entities' config
+messages as their topics appear, and zero counts for the labels a zone's or line's filter names
+(so their sensors start at 0, not "unknown").
 """
 from __future__ import annotations
 
 import json
 import threading
-from typing import Dict
+from typing import Dict, List
 
 from ..live.hub import ResultHub
 from ..pubsub import ThreadSubscription
+from . import homeassistant
 
 QUEUE_SIZE = 256  # events this output may lag behind (a crowd entering a zone is a burst)
 
@@ -44,6 +50,10 @@ class MqttObjectPublisher:
         self.published = 0
         self.unsent = 0
         self._sent_counts: Dict[str, int] = {}
+        self._sent_retained: Dict[str, str] = {}  # discovery configs and presence, as last published
+        # Labels a zone's or line's filter names get their "present" sensor from the start.
+        self._labels_seen: List[str] = sorted({label for region in (*stage.regions.zones, *stage.regions.lines)
+                                               for label in (region.labels or ())})
         self._subscription = ThreadSubscription(size=QUEUE_SIZE)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="ssdlite-mqtt-objects", daemon=True)
@@ -69,6 +79,7 @@ class MqttObjectPublisher:
                 continue
             if not was_connected:
                 self._sent_counts = {}  # connected (again): every count once more
+                self._sent_retained = {}
                 was_connected = True
             if item is not None:
                 info = self.publisher.client.publish(events_topic, json.dumps(item[0]), qos=1)
@@ -79,8 +90,43 @@ class MqttObjectPublisher:
             self._publish_counts()  # only the counts that changed
 
     def _publish_counts(self) -> None:
-        for topic, value in count_topics(self.publisher.target.prefix, self.stage.counts()).items():
+        target = self.publisher.target
+        counts = self.stage.counts()
+        if target.discovery_prefix:
+            counts = self._with_filter_labels(counts)
+        for topic, value in count_topics(target.prefix, counts).items():
             if self._sent_counts.get(topic) != value:
                 info = self.publisher.client.publish(topic, str(value), qos=1, retain=True)
                 if info.rc == 0:
                     self._sent_counts[topic] = value
+        if target.discovery_prefix:
+            self._publish_discovery(counts)
+
+    def _with_filter_labels(self, counts: dict) -> dict:
+        """counts with a 0 for each label a zone's or line's filter names and nothing counted yet."""
+        zones = {name: dict(labels) for name, labels in counts["zones"].items()}
+        lines = {name: {label: dict(sides) for label, sides in labels.items()} for name, labels in counts["lines"].items()}
+        for zone in self.stage.regions.zones:
+            for label in sorted(zone.labels or ()):
+                zones.setdefault(zone.name, {}).setdefault(label, 0)
+        for line in self.stage.regions.lines:
+            for label in sorted(line.labels or ()):
+                lines.setdefault(line.name, {}).setdefault(label, {"in": 0, "out": 0})
+        return {"zones": zones, "lines": lines}
+
+    def _publish_discovery(self, counts: dict) -> None:
+        target = self.publisher.target
+        present = {item["label"] for item in self.stage.objects()}
+        for label in sorted(present):
+            if label not in self._labels_seen:
+                self._labels_seen.append(label)
+        messages = {topic: json.dumps(payload, sort_keys=True) for topic, payload in
+                    homeassistant.discovery_configs(target.discovery_prefix, target.prefix, counts,
+                                                    self._labels_seen).items()}
+        # The configs first: Home Assistant creates an entity, then reads its (retained) state.
+        messages.update(homeassistant.presence_topics(target.prefix, self._labels_seen, present))
+        for topic, payload in messages.items():
+            if self._sent_retained.get(topic) != payload:
+                info = self.publisher.client.publish(topic, payload, qos=1, retain=True)
+                if info.rc == 0:
+                    self._sent_retained[topic] = payload
