@@ -14,6 +14,7 @@ from typing import Dict, List, Sequence, Tuple
 
 from PIL import Image, ImageDraw, ImageFont
 
+from .files import atomic_writer
 from .results import Detection
 
 _FONT_CANDIDATES = (
@@ -200,24 +201,9 @@ def annotated_paths(output_dir: str, image_paths: Sequence[str]) -> Dict[str, st
 
 
 def save_atomically(image: Image.Image, target: str) -> None:
-    """`image` saved as `target` (format by its extension), complete or not at all: written to a
-    temporary file beside it, flushed to the disk, then renamed over it. A full disk leaves the
-    previous file (or none), never a truncated JPEG; the OSError goes to the caller."""
+    """`image` saved as `target` (format by its extension), complete or not at all
+    (files.atomic_writer): a full disk leaves the previous file (or none), never a truncated
+    JPEG; the OSError goes to the caller."""
     image_format = Image.registered_extensions().get(os.path.splitext(target)[1].lower(), "PNG")
-    folder, name = os.path.split(target)
-    temporary = os.path.join(folder, f".{name}.{os.urandom(4).hex()}.tmp")
-    # 0o666 under the umask, as a plain open() would create it (mkstemp's 0600 would hide the copy).
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(descriptor, "wb") as file:
-            image.save(file, format=image_format)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise
-
+    with atomic_writer(target) as file:
+        image.save(file, format=image_format)

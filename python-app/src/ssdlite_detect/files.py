@@ -8,9 +8,10 @@ what it is before anything is read.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
-from typing import Optional
+from typing import BinaryIO, Iterator, Optional
 
 # What a small file may weigh; a labels file of 100,000 classes is about 2 MB.
 SMALL_FILE_LIMIT = 4 * 1024 * 1024
@@ -69,3 +70,26 @@ def read_small_text(path: str, limit: int = SMALL_FILE_LIMIT, encoding: str = "u
     except UnicodeDecodeError as error:
         raise UserFileError(f"not {error.encoding.upper()} text (byte 0x{data[error.start]:02x} at offset "
                             f"{error.start})") from None
+
+
+@contextlib.contextmanager
+def atomic_writer(target: str) -> Iterator[BinaryIO]:
+    """A binary file that becomes `target` complete or not at all: written to a temporary file
+    beside it, flushed to the disk, then renamed over it (os.replace). A full disk leaves the
+    previous file (or none), never a truncated one; the OSError goes to the caller."""
+    folder, name = os.path.split(target)
+    temporary = os.path.join(folder, f".{name}.{os.urandom(4).hex()}.tmp")
+    # 0o666 under the umask, as a plain open() would create it (mkstemp's 0600 would hide the copy).
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            yield file
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise

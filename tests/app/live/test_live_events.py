@@ -80,3 +80,37 @@ def test_bad_zones_are_one_error_line_and_exit_2(there_and_back_clip, model_args
     errors = [line for line in captured.err.splitlines() if line.startswith("ssdlite-detect: error:")]
     assert len(errors) == 1 and message in errors[0], captured.err
     assert "Traceback" not in captured.err and captured.out == ""
+
+
+def test_snapshots_dir_gets_the_bus_best_view(there_and_back_clip, model_args, tmp_path, capsys):
+    import io
+
+    from PIL import Image
+
+    from live.live_media import EVENTS_FRAME
+
+    zones = tmp_path / "zones.toml"
+    zones.write_text(THERE_AND_BACK_ZONES)
+    folder = tmp_path / "snaps"
+    code, out, err = run_cli(capsys, *model_args, "--source", there_and_back_clip, "--events", "--json",
+                             "--zones", zones, "--snapshots", folder)
+    assert code == 0, err
+    events = [json.loads(line) for line in out.splitlines()]
+    end = next(event for event in events if event["type"] == "end" and event["label"] == "bus")
+    files = sorted(folder.iterdir())
+    assert [f.name.split("-", 2)[2] for f in files] == [f"{end['track_id']}-bus.jpg"], files  # one object, one file
+    image = Image.open(io.BytesIO(files[0].read_bytes()))
+    assert image.format == "JPEG" and image.size == EVENTS_FRAME
+
+
+def test_snapshots_options_are_checked_before_the_model_loads(there_and_back_clip, tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(SystemExit) as raised:  # a usage error, as argparse ends one
+        run_cli(capsys, "--model", tmp_path / "missing.tflite", "--source", there_and_back_clip,
+                "--snapshots", blocker / "snaps")
+    assert raised.value.code == 2 and capsys.readouterr().err.splitlines() == [
+        f"ssdlite-detect: error: --snapshots {blocker / 'snaps'}: cannot write there: Not a directory"]
+    with pytest.raises(SystemExit) as raised:
+        run_cli(capsys, "--source", there_and_back_clip, "--snapshots-max-mb", "5")
+    assert raised.value.code == 2 and "--snapshots-max-mb needs --snapshots DIR" in capsys.readouterr().err

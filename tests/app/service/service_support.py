@@ -157,13 +157,17 @@ class MqttListener:
         import paho.mqtt.client as mqtt
 
         self.messages = []
+        self.raw = []  # (topic, payload bytes, retain): binary payloads (snapshots' JPEGs)
         self.client = mqtt.Client(client_id=f"test-listener-{os.getpid()}-{time.monotonic_ns()}")
-        self.client.on_message = lambda _c, _u, message: self.messages.append(
-            (message.topic, message.payload.decode(), message.retain))
+        self.client.on_message = self._keep
         self.client.on_connect = lambda client, _u, _f, _rc: client.subscribe(topic, qos=1)
         self.client.reconnect_delay_set(0.2, 1)
         self.client.connect_async("127.0.0.1", port)
         self.client.loop_start()
+
+    def _keep(self, _client, _userdata, message) -> None:
+        self.raw.append((message.topic, message.payload, message.retain))
+        self.messages.append((message.topic, message.payload.decode(errors="replace"), message.retain))
 
     def payloads(self, topic: str) -> List[str]:
         return [payload for name, payload, _retain in list(self.messages) if name == topic]

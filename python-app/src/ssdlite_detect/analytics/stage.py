@@ -50,8 +50,7 @@ class ObjectStage:
         self.analytics: Optional[ObjectAnalytics] = None  # once the frame size is known
         self._last: Tuple[int, float] = (0, 0.0)
         self._lock = threading.Lock()  # process() against objects() / counts()
-        self._last_ms: Optional[float] = None
-        self._offset_ms = 0.0
+        self._clock = VideoClock()
 
     def resolved_regions(self) -> Optional[Regions]:
         """The zones and lines in the source frame's pixels, once the first frame set its size
@@ -111,15 +110,26 @@ class ObjectStage:
             return [self.analytics.objects[key].to_dict() for key in sorted(self.analytics.objects)]
 
     def _time_ms(self, result) -> float:
-        """The frame's time: its timestamp, kept increasing (a replayed file starts again at 0)."""
-        frame_ms = 1000.0 / 30.0
-        if result.pts_ms is None:
-            now = frame_ms if self._last_ms is None else self._last_ms + frame_ms
+        return self._clock.now_ms(result.pts_ms)
+
+
+class VideoClock:
+    """A source's time in milliseconds from its frames' timestamps, kept increasing: a replayed
+    file starts again at 0, a frame without a timestamp counts as one frame at 30 FPS later."""
+
+    FRAME_MS = 1000.0 / 30.0
+
+    def __init__(self):
+        self._last_ms: Optional[float] = None
+        self._offset_ms = 0.0
+
+    def now_ms(self, pts_ms: Optional[float]) -> float:
+        if pts_ms is None:
+            now = self.FRAME_MS if self._last_ms is None else self._last_ms + self.FRAME_MS
         else:
-            now = result.pts_ms + self._offset_ms
+            now = pts_ms + self._offset_ms
             if self._last_ms is not None and now < self._last_ms:
-                self._offset_ms += self._last_ms - now + frame_ms
-                now = result.pts_ms + self._offset_ms
+                self._offset_ms += self._last_ms - now + self.FRAME_MS
+                now = pts_ms + self._offset_ms
         self._last_ms = now
         return now
-

@@ -16,8 +16,13 @@ from typing import Callable, Optional
 
 from .options import OptionRegistry, at_most, positive_float, positive_int, size
 
+DEFAULT_MAX_OBJECTS = 50  # analytics.snapshots.DEFAULT_MAX_OBJECTS (not imported: it needs Pillow)
+MAX_SNAPSHOT_OBJECTS = 10000
+
 # The live mode's own options; the still-image mode refuses them ("needs --source").
-OPTIONS = ("frames", "duration", "realtime", "source-size", "source-fps", "events", "zones")
+OPTIONS = ("frames", "duration", "realtime", "source-size", "source-fps", "events", "zones", "snapshots",
+           "snapshots-max-mb", "snapshot-objects")
+DEFAULT_SNAPSHOTS_MAX_MB = 100.0
 
 
 def add_arguments(registry: OptionRegistry) -> None:
@@ -34,8 +39,22 @@ def add_arguments(registry: OptionRegistry) -> None:
              help="print the tracked objects' events (new, update, end, enter, leave, cross) instead of frames")
     live.add("--zones", metavar="FILE",
              help="TOML file of [[zones]], [[lines]] and [tracking] (also accepted inside --config)")
+    live.add("--snapshots", metavar="DIR",
+             help="write each tracked object's best snapshot (a JPEG with its box) into DIR")
+    live.add("--snapshots-max-mb", type=at_most(positive_float, 1e6), metavar="MB",
+             help=f"keep DIR under MB megabytes, deleting the oldest snapshots (default {DEFAULT_SNAPSHOTS_MAX_MB:g})")
+    live.add("--snapshot-objects", type=snapshot_objects, metavar="N",
+             help=f"keep the snapshots of the last N objects in memory (default {DEFAULT_MAX_OBJECTS}; "
+             "0: no snapshots, the service then serves none)")
     live.add("--connect-timeout", type=at_most(positive_float, 3600.0), default=10.0, metavar="SECONDS",
              help="give up on a camera or stream that sends no frame within SECONDS (default 10)")
+
+
+def snapshot_objects(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= MAX_SNAPSHOT_OBJECTS:
+        raise argparse.ArgumentTypeError(f"must be in [0, {MAX_SNAPSHOT_OBJECTS}], not {value}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -46,6 +65,35 @@ class LiveOptions:
     regions: object = None         # analytics.zones.Regions: zones, lines, tracker parameters
     regions_from: str = "zones"    # the file they came from, for messages
     events: bool = False
+    snapshots: object = None       # analytics.snapshots.SnapshotPolicy, or None: no snapshots
+    snapshot_dir: object = None    # analytics.snapshot_dir.SnapshotDirectory, or None
+
+
+def snapshot_options(parser: argparse.ArgumentParser, args: argparse.Namespace, in_memory: bool):
+    """(SnapshotPolicy or None, SnapshotDirectory or None) of --snapshots, --snapshots-max-mb and
+    --snapshot-objects; in_memory: snapshots are wanted without a directory (the service serves
+    them). A directory that cannot be written is one error line and exit 2, before the model loads."""
+    objects = DEFAULT_MAX_OBJECTS if args.snapshot_objects is None else args.snapshot_objects
+    if args.snapshots_max_mb is not None and not args.snapshots:
+        parser.error("--snapshots-max-mb needs --snapshots DIR")
+    if objects == 0:
+        if args.snapshots:
+            parser.error("--snapshots DIR needs --snapshot-objects of at least 1")
+        return None, None
+    if not (args.snapshots or in_memory):
+        return None, None
+    from ..analytics.snapshot_dir import SnapshotDirectory, SnapshotDirError
+    from ..analytics.snapshots import SnapshotPolicy
+    from ..textout import one_line
+
+    directory = None
+    if args.snapshots:
+        max_mb = DEFAULT_SNAPSHOTS_MAX_MB if args.snapshots_max_mb is None else args.snapshots_max_mb
+        try:
+            directory = SnapshotDirectory(args.snapshots, max(1, int(max_mb * 1024 * 1024)))
+        except SnapshotDirError as error:
+            parser.exit(error.exit_code, f"{parser.prog}: error: {one_line(str(error))}\n")
+    return SnapshotPolicy(max_objects=objects), directory
 
 
 def regions_options(args: argparse.Namespace):
@@ -92,8 +140,11 @@ def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> LiveOpti
         regions, where = regions_options(args)
     except ConfigError as error:
         parser.error(str(error))
-    return LiveOptions(source_options(parser, args), json_lines=args.json, output_path=args.output,
-                       regions=regions, regions_from=where, events=args.events)
+    source = source_options(parser, args)
+    snapshots, snapshot_dir = snapshot_options(parser, args, in_memory=False)
+    return LiveOptions(source, json_lines=args.json, output_path=args.output,
+                       regions=regions, regions_from=where, events=args.events,
+                       snapshots=snapshots, snapshot_dir=snapshot_dir)
 
 
 def run(options: LiveOptions, detector, note: Callable[[str], None], error: Callable[[str], None]) -> int:
@@ -107,8 +158,8 @@ def run(options: LiveOptions, detector, note: Callable[[str], None], error: Call
     from ..live.runner import StreamRunner
 
     stage, detector = objects_stage(options.regions, detector, options.regions_from)
-    runner = StreamRunner.on_source(detector, options.source, display=bool(options.output_path), on_note=note,
-                                    stage=stage)
+    runner = StreamRunner.on_source(detector, options.source,
+                                    display=bool(options.output_path or options.snapshots), on_note=note, stage=stage)
     streams = runner.streams
     policy = policy_for(options.source.spec)
 
@@ -129,6 +180,15 @@ def run(options: LiveOptions, detector, note: Callable[[str], None], error: Call
         if missing_encoder:
             note(missing_encoder)
         outputs.append(RecorderOutput(recorder, streams.frame_rate, policy, on_end=output_ended))
+        topics.append(runner.hub.results)
+
+    if options.snapshots is not None:
+        from ..live.snapshotter import SnapshotOutput
+
+        if options.snapshot_dir is not None:
+            options.snapshot_dir.on_note = note
+        snapshots = SnapshotOutput(runner.hub, options.snapshots, options.snapshot_dir, policy, on_end=output_ended)
+        outputs.append(snapshots)
         topics.append(runner.hub.results)
 
     def stop(_signum, _frame) -> None:

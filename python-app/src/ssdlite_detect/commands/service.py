@@ -49,6 +49,8 @@ class ServiceCommand:
     mqtt: object                         # service.mqtt.MqttTarget or None
     regions: object = None               # analytics.zones.Regions (tracking, zones, lines)
     regions_from: str = "zones"
+    snapshots: object = None             # analytics.snapshots.SnapshotPolicy, or None (--snapshot-objects 0)
+    snapshot_dir: object = None          # analytics.snapshot_dir.SnapshotDirectory, or None
 
 
 def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> ServiceCommand:
@@ -84,8 +86,10 @@ def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> ServiceC
         regions, where = live.regions_options(args)
     except ConfigError as error:
         parser.error(str(error))
-    return ServiceCommand(live.source_options(parser, args), args.http, args.http_token_file,
-                          args.http_unauthenticated, mqtt, regions, where)
+    source = live.source_options(parser, args)
+    snapshots, snapshot_dir = live.snapshot_options(parser, args, in_memory=True)
+    return ServiceCommand(source, args.http, args.http_token_file, args.http_unauthenticated, mqtt, regions, where,
+                          snapshots, snapshot_dir)
 
 
 def run(command: ServiceCommand, detector, note: Callable[[str], None], error: Callable[[str], None]) -> int:
@@ -101,5 +105,6 @@ def run(command: ServiceCommand, detector, note: Callable[[str], None], error: C
     token = read_token_file(command.http_token_file) if command.http_token_file else None
     options = ServiceOptions(command.source, http=command.http, http_token=token,
                              http_unauthenticated=command.http_unauthenticated, mqtt=command.mqtt,
-                             regions=command.regions, regions_from=command.regions_from)
+                             regions=command.regions, regions_from=command.regions_from,
+                             snapshots=command.snapshots, snapshot_dir=command.snapshot_dir)
     return run_service(options, detector, note, error)

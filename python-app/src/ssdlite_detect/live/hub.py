@@ -27,7 +27,8 @@ class ResultHub:
     """Shared state of a run: the state machine, statistics and the two topics.
 
     `results` carries (FrameResult, Frame) pairs; `events` the objects' events (analytics/events.py)
-    with the frame they happened in; `jpegs` carries annotated JPEG bytes. Outputs
+    with the frame they happened in; `jpegs` carries annotated JPEG bytes; `snapshots` the objects'
+    snapshots as they are taken ((Snapshot, reason), live/snapshotter.py). Outputs
     only read from here; only the runner's thread writes results and state, only the JPEG encoder
     writes JPEG frames.
     """
@@ -45,6 +46,7 @@ class ResultHub:
         self.results = Topic()
         self.events = Topic()  # (event dict, Frame) of the objects stage (analytics/), if any
         self.jpegs = Topic()
+        self.snapshots = Topic()  # (analytics.snapshots.Snapshot, "new" | "better" | "end")
         self._state_listeners: List[Callable[[str], None]] = []
 
     def on_state(self, listener: Callable[[str], None]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 import time
 from importlib import resources
@@ -86,6 +87,8 @@ async def status(request: web.Request) -> web.Response:
     if guard is not None:
         body["http_connections"] = {"open": guard.open, "cap": guard.cap, "timed_out": guard.timed_out,
                                     "evicted": guard.evicted, "refused": guard.refused}
+    if request.app["snapshots"] is not None:
+        body["snapshots"] = request.app["snapshots"].describe()
     mqtt = request.app["mqtt"]
     if mqtt is not None:
         body["mqtt"] = {"connected": mqtt.connected, "published": mqtt.published, "unsent": mqtt.unsent}
@@ -161,6 +164,29 @@ async def object_counts(request: web.Request) -> web.Response:
     return web.json_response(stage.counts() if stage is not None else {"zones": {}, "lines": {}})
 
 
+SNAPSHOT_NAME = re.compile(r"^(\d{1,12})\.jpg$")
+
+
+async def snapshot(request: web.Request) -> web.Response:
+    """GET /api/v1/snapshots/<track_id>.jpg: the object's best snapshot so far (it may improve:
+    no-cache); 400 for a name that is not a track id, 404 for an object without one (unknown, or
+    no longer among the last N kept)."""
+    match = SNAPSHOT_NAME.match(request.match_info["name"])
+    if match is None:
+        return web.json_response({"error": "expected /api/v1/snapshots/<track_id>.jpg, e.g. 12.jpg"}, status=400)
+    store = request.app["snapshots"]
+    found = store.get(int(match.group(1))) if store is not None else None
+    if found is None:
+        return web.json_response({"error": f"no snapshot of object {int(match.group(1))}"}, status=404)
+    return web.Response(body=found.jpeg, content_type="image/jpeg", headers={"Cache-Control": "no-cache"})
+
+
+async def snapshot_list(request: web.Request) -> web.Response:
+    """GET /api/v1/snapshots: the kept snapshots (newest last), without their bytes."""
+    store = request.app["snapshots"]
+    return web.json_response({"snapshots": [s.to_dict() for s in store.snapshots()] if store is not None else []})
+
+
 async def object_events(request: web.Request) -> web.StreamResponse:
     return await _stream(request, "events", EVENT_QUEUE, "text/event-stream", b"retry: 1000\n\n", _sse_object_event)
 
@@ -187,15 +213,16 @@ async def _close_streams(app: web.Application) -> None:
 
 
 def build_app(hub: ResultHub, token: Optional[str] = None, mqtt=None, health_grace: float = HEALTH_GRACE_S,
-              on_startup=(), on_cleanup=(), objects=None) -> web.Application:
+              on_startup=(), on_cleanup=(), objects=None, snapshots=None) -> web.Application:
     """The application. on_startup/on_cleanup: coroutines (app) -> None that start and stop the
     pipeline and the other outputs with the server; objects: the runner's ObjectStage (the
-    tracked objects and counts), or None."""
+    tracked objects and counts), or None; snapshots: the SnapshotStore, or None."""
     app = web.Application(middlewares=[_require_token])
     app["hub"] = hub
     app["token"] = token
     app["mqtt"] = mqtt
     app["objects"] = objects
+    app["snapshots"] = snapshots
     app["health_grace"] = health_grace
     app["streaming_clients"] = 0
     app["subscriptions"] = set()
@@ -210,6 +237,8 @@ def build_app(hub: ResultHub, token: Optional[str] = None, mqtt=None, health_gra
     app.router.add_get("/api/v1/objects", tracked_objects)
     app.router.add_get("/api/v1/objects/events", object_events)
     app.router.add_get("/api/v1/counts", object_counts)
+    app.router.add_get("/api/v1/snapshots", snapshot_list)
+    app.router.add_get("/api/v1/snapshots/{name}", snapshot)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.on_startup.extend(on_startup)

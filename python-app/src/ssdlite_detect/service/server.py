@@ -11,7 +11,7 @@ sees over HTTP (API and live view) and MQTT.
 The main thread runs asyncio: the aiohttp server, the signal handlers, the systemd watchdog. The
 pipeline lives in its own threads, started by the application's on_startup and stopped by its
 on_cleanup: the runner (source -> DetectionStream -> hub, the source retried when lost), the JPEG
-encoder of the live view, the MQTT output. SIGTERM or SIGINT stops everything within
+encoder of the live view, the snapshots, the MQTT outputs. SIGTERM or SIGINT stops everything within
 STOP_BUDGET_S, publishing `offline` to MQTT first.
 """
 from __future__ import annotations
@@ -22,6 +22,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Optional, Tuple
 
+from ..analytics.snapshot_dir import SnapshotDirectory
+from ..analytics.snapshots import SnapshotPolicy
 from ..analytics.stage import objects_stage
 from ..analytics.zones import Regions
 from ..errors import DetectError
@@ -29,12 +31,14 @@ from ..formatting import format_service_summary
 from ..live.hub import STATE_RUNNING, STATE_STARTING, ResultHub
 from ..live.pipeline import SourceOptions
 from ..live.runner import StreamRunner
+from ..live.snapshotter import SnapshotOutput
 from .annotated import AnnotatedFrameEncoder
 from .auth import required_token
 from .connections import ACCEPT_BATCH, LISTEN_BACKLOG, ConnectionGuard, install_one_line_logging, listening_socket
 from .http import build_app
 from .mqtt import MqttPublisher, MqttTarget
 from .mqtt_objects import MqttObjectPublisher
+from .mqtt_snapshots import MqttSnapshotPublisher
 from .notify import Notifier
 
 STOP_BUDGET_S = 3.0     # SIGTERM to exit, the requirement; systemd's TimeoutStopSec is above it
@@ -64,6 +68,8 @@ class ServiceOptions:
     mqtt: Optional[MqttTarget] = None
     regions: Optional[Regions] = None  # the objects' tracking, zones and lines (None: the defaults)
     regions_from: str = "zones"        # where they came from, for messages
+    snapshots: Optional[SnapshotPolicy] = SnapshotPolicy()  # None: no snapshots (and no display branch for MQTT alone)
+    snapshot_dir: Optional[SnapshotDirectory] = None  # --snapshots DIR, checked when made
 
     def __post_init__(self):
         if self.http is None and self.mqtt is None:
@@ -82,20 +88,32 @@ def run_service(options: ServiceOptions, detector, on_note: Callable[[str], None
     except DetectError as failure:  # a zone's label the model lacks
         on_error(str(failure))
         return failure.exit_code
-    runner = StreamRunner.on_source(detector, options.source, display=serves_http, retry=True, on_note=on_note,
-                                    stage=stage)
+    # Snapshots need the full-size frames too: with MQTT alone, the display branch runs for them.
+    runner = StreamRunner.on_source(detector, options.source, display=serves_http or options.snapshots is not None,
+                                    retry=True, on_note=on_note, stage=stage)
     mqtt = MqttPublisher(runner.hub, options.mqtt) if options.mqtt else None
-    mqtt_objects = MqttObjectPublisher(runner.hub, stage, mqtt) if mqtt is not None else None
+    extras = []  # outputs with start() and stop(), stopped before the MQTT client they may use
+    if mqtt is not None:
+        extras.append(MqttObjectPublisher(runner.hub, stage, mqtt))
+    snapshots = None
+    if options.snapshots is not None:
+        if options.snapshot_dir is not None:
+            options.snapshot_dir.on_note = on_note
+        snapshots = SnapshotOutput(runner.hub, options.snapshots, options.snapshot_dir)
+        extras.append(snapshots)
+        if mqtt is not None:
+            extras.append(MqttSnapshotPublisher(runner.hub, mqtt))
     encoder = AnnotatedFrameEncoder(runner.hub, stage.resolved_regions) if serves_http else None
     try:
-        return asyncio.run(_serve(options, runner, mqtt, encoder, Notifier(), on_note, on_error, mqtt_objects))
+        return asyncio.run(_serve(options, runner, mqtt, encoder, Notifier(), on_note, on_error, extras,
+                                  snapshots.store if snapshots is not None else None))
     except DetectError as failure:
         on_error(str(failure))
         return failure.exit_code
 
 
 async def _serve(options: ServiceOptions, runner: StreamRunner, mqtt, encoder, notifier: Notifier,
-                 note: Callable[[str], None], error: Callable[[str], None], mqtt_objects=None) -> int:
+                 note: Callable[[str], None], error: Callable[[str], None], extras=(), snapshots=None) -> int:
     from aiohttp import web
 
     hub = runner.hub
@@ -110,13 +128,13 @@ async def _serve(options: ServiceOptions, runner: StreamRunner, mqtt, encoder, n
             encoder.start()
         if mqtt is not None:
             mqtt.start()
-        if mqtt_objects is not None:
-            mqtt_objects.start()
+        for extra in extras:
+            extra.start()
 
     async def stop_pipeline(_app) -> None:
         runner.stop()
-        if mqtt_objects is not None:
-            await loop.run_in_executor(None, mqtt_objects.stop)  # before the client it uses stops
+        for extra in extras:
+            await loop.run_in_executor(None, extra.stop)  # before the MQTT client they may use stops
         if mqtt is not None:
             await loop.run_in_executor(None, mqtt.stop)  # `offline` first: it is what others see
         if encoder is not None:
@@ -125,7 +143,7 @@ async def _serve(options: ServiceOptions, runner: StreamRunner, mqtt, encoder, n
 
     token = required_token(options.http[0], options.http_token, options.http_unauthenticated) if options.http else None
     app = build_app(hub, token=token, mqtt=mqtt, on_startup=[start_pipeline], on_cleanup=[stop_pipeline],
-                    objects=runner.stage)
+                    objects=runner.stage, snapshots=snapshots)
     # aiohttp's protocol objects come from server.server once set up; the guard asks for one per connection.
     guard = ConnectionGuard(loop, lambda: server.server())
     app.middlewares.insert(0, guard.middleware())
