@@ -2,6 +2,7 @@
 TFLite_Detection_PostProcess op as a standalone model (the ground truth for decoding + NMS)."""
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -81,3 +82,24 @@ def tflite_op(reference: Path) -> TFLitePostprocessOp:
 def bus_image(reference: Path) -> Image.Image:
     with Image.open(reference / "bus.jpg") as image:
         return image.convert("RGB")
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """mount(size_kib) -> a real tmpfs of that size (a full disk on demand), unmounted afterwards.
+    Skips where mounting is not allowed (not root)."""
+    mounted_points = []
+
+    def mount(size_kib: int) -> Path:
+        mount_point = tmp_path / f"tmpfs-{len(mounted_points)}"
+        mount_point.mkdir()
+        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kib}k", "tmpfs", str(mount_point)],
+                                 capture_output=True, text=True)
+        if mounted.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here (needs root): {mounted.stderr.strip()}")
+        mounted_points.append(mount_point)
+        return mount_point
+
+    yield mount
+    for mount_point in mounted_points:
+        subprocess.run(["umount", str(mount_point)], check=True)

@@ -98,16 +98,9 @@ def test_annotated_paths_never_name_an_input_nor_one_file_twice(tmp_path):
 
 
 @pytest.fixture
-def full_tmpfs(tmp_path):
+def full_tmpfs(small_tmpfs):
     """A real 32 KiB tmpfs: an annotated bus (about 80 KB as JPEG) does not fit."""
-    mount_point = tmp_path / "small"
-    mount_point.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32k", "tmpfs", str(mount_point)],
-                             capture_output=True, text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {mounted.stderr.strip()}")
-    yield mount_point
-    subprocess.run(["umount", str(mount_point)], check=True)
+    return small_tmpfs(32)
 
 
 def test_output_on_a_full_disk_leaves_no_truncated_file_and_exits_1(model, reference, full_tmpfs):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import os
-import subprocess
 import time
 
 import numpy as np
@@ -199,27 +198,15 @@ def test_labels_are_safe_in_file_names():
     assert "/" not in safe_label("a/b") and safe_label("") == "object"
 
 
-@pytest.fixture
-def small_tmpfs(tmp_path):
-    """A real 64 KiB tmpfs."""
-    mount_point = tmp_path / "small"
-    mount_point.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount_point)],
-                             capture_output=True, text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {mounted.stderr.strip()}")
-    yield mount_point
-    subprocess.run(["umount", str(mount_point)], check=True)
-
-
 def test_a_full_disk_is_one_line_and_the_run_goes_on(small_tmpfs):
+    full_disk = small_tmpfs(64)
     notes = []
-    directory = SnapshotDirectory(str(small_tmpfs), 10 * 1024 * 1024, on_note=notes.append)  # the cap is not the limit
+    directory = SnapshotDirectory(str(full_disk), 10 * 1024 * 1024, on_note=notes.append)  # the cap is not the limit
     assert directory.write(_snapshot(1, size=16 * 1024)) is not None
     assert directory.write(_snapshot(2, size=200 * 1024)) is None  # does not fit
     assert directory.write(_snapshot(3, size=200 * 1024)) is None
     assert len(notes) == 1 and "No space left on device" in notes[0] and "in memory" in notes[0]
-    assert [name.split("-")[2] for name in _files(small_tmpfs)] == ["1"]  # no half file, no temporary
+    assert [name.split("-")[2] for name in _files(full_disk)] == ["1"]  # no half file, no temporary
     assert directory.write(_snapshot(4, size=1024)) is not None  # what fits is written again
     assert notes[1].endswith("writing again") and directory.failed == 2
 

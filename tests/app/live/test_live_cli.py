@@ -322,3 +322,18 @@ def test_a_live_recording_holds_nearly_every_processed_frame(capsys, gst, model_
     assert code == 0, err
     assert len(out.splitlines()) == 15
     assert 13 <= len(count_frames(gst, target)) <= 15
+
+
+def test_a_recording_onto_a_full_disk_is_one_line_exit_1_and_whole_results(capsys, gst, model_args, small_tmpfs):
+    """The encoder's filesink fills a real 64 KiB tmpfs after a few MJPEG frames: the run stops
+    with one error line and exit 1 (not 0, not a traceback, not a hang); every frame processed
+    before is printed whole and the summary still comes. The partial video is left in place, as
+    a recorder does (what was recorded before the disk filled is evidence)."""
+    target = small_tmpfs(64) / "live.avi"
+    code, out, err = run_cli(capsys, *model_args, "--json", "--source", "testsrc", "--frames", "300",
+                             "--output", target)
+    assert code == 1, err
+    assert_error_line(err, f"--output {target}:", "No space left")
+    frames = [json.loads(line) for line in out.splitlines()]
+    assert 0 < len(frames) < 300
+    assert "frame(s) processed" in err.splitlines()[-1]
