@@ -274,9 +274,14 @@ def test_a_source_that_stops_sending_is_lost_after_the_stall_timeout(gst):
     with source:
         while source.read(1.0) is None:
             pass
-        source.pipeline.get_by_name("src").set_state(gst.Gst.State.PAUSED)  # frames stop, no error
+        # Frames stop, no error: every buffer the source makes is dropped at its pad. (Pausing the
+        # element instead raced with the pipeline's own state changes on a loaded host, which set it
+        # playing again: a source that never stalled.)
+        Gst = gst.Gst
+        source.pipeline.get_by_name("src").get_static_pad("src").add_probe(
+            Gst.PadProbeType.BUFFER, lambda _pad, _info: Gst.PadProbeReturn.DROP)
         with pytest.raises(SourceError, match="source lost: no frame for 1 s"):
-            deadline = time.monotonic() + 15  # generous: a loaded CI host is slow to pause
+            deadline = time.monotonic() + 15  # generous: the frames already queued come first
             while time.monotonic() < deadline:
                 source.read(0.2)
 
