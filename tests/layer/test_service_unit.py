@@ -1,7 +1,8 @@
 """ssdlite-detect.service as python3-ssdlite-detect's do_install installs it: `systemd-analyze
 verify` finds nothing to say, `systemd-analyze security --offline=true` rates it at most 2.0, the
-unit has what the issue asks for; the OEM's one-line settings (source, auto-enable), the service
-user, the udev rule, and the example image's option that enables the service."""
+unit has what the issue asks for (and a StateDirectory for the snapshots the config documents);
+the OEM's one-line settings (source, auto-enable), the service user, the udev rule, and the
+example image's option that enables the service."""
 
 from __future__ import annotations
 
@@ -91,6 +92,9 @@ def test_the_unit_is_a_hardened_notify_service(installed):
     # The VX delegate's graph cache: the directory the app uses (device.py VX_CACHE_DIR).
     device_py = (REPO / "python-app/src/ssdlite_detect/device.py").read_text()
     assert f'VX_CACHE_DIR = "/var/cache/{one["CacheDirectory"]}"' in device_py
+    # The one writable place for the snapshots directory under ProtectSystem=strict, the service user's only.
+    assert one["StateDirectory"] == "ssdlite-detect" and one["StateDirectoryMode"] == "0700"
+    assert "ReadWritePaths" not in one
     # SIGTERM takes at most 3 s; systemd waits longer before it kills.
     assert int(one["TimeoutStopSec"]) > 3
     # The fd limit the HTTP server's connection cap is computed from (connections.connection_cap).
@@ -107,6 +111,10 @@ def test_the_config_file_carries_the_oem_source(installed):
     config = tomllib.loads(config_path.read_text())
     assert config["source"] == OEM_SOURCE and config["http"] == "127.0.0.1:8080"
     assert "mqtt" not in config  # documented, commented out
+    # The snapshots directory it documents (commented out) lies in the unit's StateDirectory.
+    unit = unit_settings((installed / UNIT.lstrip("/")).read_text())
+    documented = re.findall(r'^# snapshots = "([^"]+)"$', config_path.read_text(), re.M)
+    assert documented == [f"/var/lib/{unit['StateDirectory'][-1]}/snapshots"] and "snapshots" not in config
 
 
 def test_the_udev_rule_opens_the_root_only_nodes_to_the_video_group(installed):

@@ -163,3 +163,43 @@ def test_json_lines_output_writes_every_frame_of_a_file():
     runner.run()
     lines.join(5)
     assert [json.loads(line)["frame"] for line in stream.getvalue().splitlines()] == list(range(50))
+
+
+def _tracked_result(index: int, score: float):
+    from ssdlite_detect.results import BBox, Detection
+
+    bus = Detection(6, "bus", score, BBox(40.0, 30.0, 200.0, 150.0), (0.06, 0.06, 0.31, 0.31), track_id=7)
+    return FrameResult("scripted", 640, 480, "cpu", (bus,), {"inference": 10.0}, frame=index, pts_ms=index * 100.0)
+
+
+def _frame_of(index: int, grey: int):
+    import numpy as np
+
+    from ssdlite_detect.live.source import Frame
+
+    display = np.full((480, 640, 3), grey, dtype=np.uint8)
+    return Frame(index, index * 100.0, 640, 480, display[::4, ::4], time.perf_counter(), display)
+
+
+def test_an_object_that_ended_gets_no_snapshot_from_a_result_queued_before_its_end():
+    """The snapshots output reads results and events from two queues: here the bus's `end` (the
+    run stopping) arrives while a result published before it still waits. That late result must
+    not start the object again: its end snapshot stays its last one, published once."""
+    from ssdlite_detect.live.snapshotter import SnapshotOutput
+
+    hub = ResultHub("scripted", "cpu", "m")
+    output = SnapshotOutput(hub)
+    published = hub.snapshots.subscribe(ThreadSubscription(size=16))
+    output.start()  # its thread waits on hub.results; this test hands it the results itself
+    output.handle(_tracked_result(0, 0.6), _frame_of(0, 90))  # the first snapshot ("new")
+    hub.events.publish(({"type": "end", "track_id": 7, "label": "bus"}, None))
+    output.handle(_tracked_result(1, 0.7), _frame_of(1, 100))  # handled, then the end drained after it
+    output.handle(_tracked_result(2, 0.9), _frame_of(2, 110))  # queued before the end, handled after it
+    hub.events.close_all(drain=True)
+    hub.results.close_all(drain=True)
+    assert output.join(5)
+    reasons = []
+    while (item := published.get(timeout=0)) is not None:
+        reasons.append((item[1], item[0].frame))
+    assert reasons == [("new", 0), ("end", 1)], reasons  # frame 1: the pending better one, encoded at the end
+    assert output.store.get(7).frame == 1 and output.encoded == 2

@@ -4,6 +4,10 @@ the SSE stream of events, behind the token like every other path."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import threading
+import time
 import urllib.request
 
 import pytest
@@ -130,3 +134,80 @@ def test_home_assistant_discovery_and_no_per_frame_detections(start_service, cli
     finally:
         listener.close()
         broker.stop()
+
+
+def _mqtt_outputs(broker):
+    """A hub, and the service's MQTT output with its objects output on it, connected to `broker`
+    (the real paho client; the runner is the test, publishing to the hub's events itself)."""
+    from ssdlite_detect.analytics.stage import ObjectStage
+    from ssdlite_detect.analytics.zones import Regions
+    from ssdlite_detect.live.hub import ResultHub
+    from ssdlite_detect.service.mqtt import MqttPublisher, parse_mqtt_url
+    from ssdlite_detect.service.mqtt_objects import MqttObjectPublisher
+
+    hub = ResultHub("scripted", "cpu", "m")
+    mqtt = MqttPublisher(hub, parse_mqtt_url(f"mqtt://127.0.0.1:{broker.port}/cam1"))
+    objects = MqttObjectPublisher(hub, ObjectStage(Regions(), 0.5), mqtt)
+    mqtt.start()
+    objects.start()
+    wait_for(lambda: mqtt.connected, 10, "the service's client connected")
+    return hub, mqtt, objects
+
+
+ENDS_AT_STOP = 40  # the objects a run ends at once (below paho's queue of 64 unacknowledged messages)
+
+
+def _subscribed_listener(broker) -> MqttListener:
+    listener = MqttListener(broker.port, "cam1/#")
+    wait_for(lambda: listener.client.publish("cam1/probe", "1").rc == 0 and listener.payloads("cam1/probe"), 30,
+             "the listener's subscription")
+    return listener
+
+
+def test_the_events_held_at_stop_go_out_before_offline(mosquitto):
+    """server.stop_pipeline's order: the runner published a burst of `end` events and closed the
+    events topic; the objects output's stop sends every one it still holds, then `offline` goes
+    out, the last message (a stop that dropped what it held loses most of them)."""
+    listener = _subscribed_listener(mosquitto)
+    hub, mqtt, objects = _mqtt_outputs(mosquitto)
+    try:
+        for track_id in range(1, ENDS_AT_STOP + 1):
+            hub.events.publish(({"type": "end", "track_id": track_id, "label": "bus"}, None))
+        hub.events.close_all(drain=True)  # the runner's end (runner.run's finally)
+        objects.stop(1.0)
+        mqtt.stop()
+        wait_for(lambda: listener.payloads("cam1/status")[-1:] == ["offline"], 10, "offline")
+        topics = [topic for topic, _payload, _retain in list(listener.messages) if topic != "cam1/probe"]
+        ids = [json.loads(payload)["track_id"] for payload in listener.payloads("cam1/events")]
+        assert ids == list(range(1, ENDS_AT_STOP + 1)), (objects.published, objects.unsent)
+        assert topics[-1] == "cam1/status" and topics.count("cam1/status") == 2  # `running`, then `offline`
+    finally:
+        listener.close()
+
+
+def test_nothing_follows_offline_while_a_hung_broker_keeps_the_stop_waiting(mosquitto):
+    """The MQTT output's stop waits up to OFFLINE_TIMEOUT_S for the broker to take `offline`, here
+    a hung one (SIGSTOP: the connection stays up). Meanwhile an output sharing the connection (an
+    objects output whose drain ran out of time) gets its events refused: once the broker is back,
+    `offline` is still the last message it delivers."""
+    listener = _subscribed_listener(mosquitto)
+    hub, mqtt, objects = _mqtt_outputs(mosquitto)
+    os.kill(mosquitto.process.pid, signal.SIGSTOP)
+    try:
+        stopper = threading.Thread(target=mqtt.stop)
+        stopper.start()
+        time.sleep(0.2)  # the stop has begun: `offline` is with paho, waiting for the broker
+        assert mqtt.connected and stopper.is_alive()
+        for track_id in range(1, ENDS_AT_STOP + 1):
+            hub.events.publish(({"type": "end", "track_id": track_id, "label": "bus"}, None))
+        wait_for(lambda: objects.unsent == ENDS_AT_STOP, 5, "the events refused", interval=0.02)
+        assert stopper.is_alive()  # all of them while the stop was still waiting
+        objects.stop(1.0)
+    finally:
+        os.kill(mosquitto.process.pid, signal.SIGCONT)
+    stopper.join(5)
+    wait_for(lambda: listener.payloads("cam1/status")[-1:] == ["offline"], 10, "offline")
+    time.sleep(0.5)  # anything the broker would still deliver after it
+    assert listener.payloads("cam1/events") == [] and objects.published == 0
+    assert [topic for topic, _p, _r in list(listener.messages)][-1] == "cam1/status"
+    listener.close()

@@ -1,13 +1,16 @@
 """Snapshots of a running service (the reference SSD on the bus driving across and back):
 `GET /api/v1/snapshots/<track_id>.jpg` behind the token, a JPEG of the frame with the bus's box
 drawn; 400 and 404; the files of `--snapshots DIR`; `prefix/snapshot/bus` on a real mosquitto,
-retained, with MQTT alone (the display branch runs for the snapshots)."""
+retained, with MQTT alone (the display branch runs for the snapshots); an object's end (the run's
+end, or SIGTERM) publishing its best snapshot, which is its file in DIR, on a clip whose bus gets
+clearer (a better frame, but not 0.1 better: only the end publishes it)."""
 from __future__ import annotations
 
 import io
 import json
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -15,8 +18,9 @@ from PIL import Image
 
 from ssdlite_detect.draw import class_colour
 from ssdlite_detect.live import gst as gst_loader
+from ssdlite_detect.service.server import STOP_BUDGET_S
 
-from live.live_media import EVENTS_FRAME, THERE_AND_BACK_ZONES, encode_clip, there_and_back_frames
+from live.live_media import BUS_IN_PHOTO, EVENTS_FRAME, THERE_AND_BACK_ZONES, encode_clip, there_and_back_frames
 from service_support import TOKEN, Mosquitto, MqttListener, Service, free_port, http_get, wait_for
 
 BUS_CLASS = 6  # COCO
@@ -145,3 +149,112 @@ def test_an_unwritable_snapshot_dir_is_one_line_and_exit_2(model_args, clip_and_
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
         f"ssdlite-detect: error: --snapshots {blocker / 'snaps'}: cannot write there: Not a directory"]
+
+
+FADED, CLEAR = 0.4, 1.0  # the bus blended into the grey: the reference SSD scores it ~0.75, then ~0.82
+BUS_AT = (200, 50)
+
+
+def clearer_bus_frames(bus_image, faded: int = 2, clear: int = 3):
+    """The bus standing still, faded into the grey for `faded` frames, then as it is: its score
+    rises by 0.05 to 0.1 (a better snapshot, not yet a much better one to publish)."""
+    bus = bus_image.crop(BUS_IN_PHOTO)
+    grey = Image.new("RGB", bus.size, (120, 120, 120))
+    frames = []
+    for alpha in [FADED] * faded + [CLEAR] * clear:
+        frame = Image.new("RGB", EVENTS_FRAME, (120, 120, 120))
+        frame.paste(Image.blend(grey, bus, alpha), BUS_AT)
+        frames.append(frame)
+    return frames
+
+
+@pytest.fixture(scope="module")
+def clearer_clip(bus_image, tmp_path_factory):
+    path = tmp_path_factory.mktemp("clearer") / "clearer.avi"
+    return encode_clip(gst_loader.load(), clearer_bus_frames(bus_image), path, "videoconvert ! jpegenc quality=95 ! avimux")
+
+
+@pytest.fixture
+def mqtt_service(model_args, clearer_clip, mosquitto, tmp_path):
+    """start(*args) -> (listener of cam1/#, the service's process, its --snapshots DIR): the
+    listener is subscribed before the service starts (events are not retained); the process is
+    killed at the end if a test left it running."""
+    started = []
+
+    def start(*args):
+        listener = MqttListener(mosquitto.port, "cam1/#")
+        wait_for(lambda: listener.client.publish("cam1/probe", "1").rc == 0 and listener.payloads("cam1/probe"), 30,
+                 "the listener's subscription")
+        folder = tmp_path / "snaps"
+        command = [sys.executable, "-m", "ssdlite_detect", *map(str, model_args), "--source", str(clearer_clip),
+                   "--mqtt", f"mqtt://127.0.0.1:{mosquitto.port}/cam1", "--snapshots", str(folder), *args]
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        started.append((listener, process))
+        return listener, process, folder
+
+    yield start
+    for listener, process in started:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+        listener.close()
+
+
+def _bus_region(pixels: np.ndarray, box) -> np.ndarray:
+    """The pixels well inside the bus's box (away from the drawn outline and label)."""
+    x0, y0, x1, y1 = (round(v) for v in box)
+    return pixels[y0 + 30:y1 - 15, x0 + 15:x1 - 15].astype(int)
+
+
+def _check_the_end_published_the_best_before_offline(listener, folder, bus_image):
+    """The bus's last event is `end`; prefix/snapshot/bus got its first snapshot (the faded bus)
+    and, from the end, its best (the clear bus; its gain below 0.1 published nothing before): that
+    one is the file of its track id in DIR. Both before the retained `offline`, the last message."""
+    wait_for(lambda: (b"offline", "cam1/status") in [(p, t) for t, p, _r in list(listener.raw)], 10, "offline")
+    raw = list(listener.raw)
+    topics = [topic for topic, _payload, _retain in raw]
+    offline = [i for i, (t, p, _r) in enumerate(raw) if t == "cam1/status" and p == b"offline"]
+    assert len(offline) == 1 and topics[offline[0] + 1:] == [], topics[offline[0]:]  # the last message
+    events = [(i, json.loads(p)) for i, (t, p, _r) in enumerate(raw) if t == "cam1/events"]
+    bus = [(i, event) for i, event in events if event["label"] == "bus"]
+    assert bus and bus[-1][1]["type"] == "end" and len({event["track_id"] for _i, event in bus}) == 1, bus
+    (_i, new), (end_at, end) = bus[0], bus[-1]
+    assert new["type"] == "new" and end["top_score"] - new["score"] >= 0.05, (new, end)  # a better frame came
+    assert end["top_score"] - new["score"] < 0.1, (new, end)  # not a much better one: only its end publishes it
+    snapshots = [(i, p) for i, (t, p, _r) in enumerate(raw) if t == "cam1/snapshot/bus"]
+    # The first snapshot, then the best one: the second message can only be the end's (the gain
+    # is below events.UPDATE_SCORE_GAIN, so no "better" snapshot went out).
+    assert len(snapshots) == 2, len(snapshots)
+    (_i, first), (last_at, last) = snapshots
+    assert end_at < offline[0] and last_at < offline[0], (end_at, last_at, offline)
+    image = Image.open(io.BytesIO(last))
+    assert image.format == "JPEG" and image.size == EVENTS_FRAME
+    files = list(folder.glob(f"*-{end['track_id']}-bus.jpg"))
+    assert len(files) == 1 and files[0].read_bytes() == last != first
+    # The best-scoring frame's snapshot: the clear bus, not the faded one of the first frames.
+    faded, clear = (_bus_region(np.asarray(frame), end["box"]) for frame in clearer_bus_frames(bus_image, 1, 1))
+    for jpeg, expected, other in ((last, clear, faded), (first, faded, clear)):
+        region = _bus_region(np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB")), end["box"])
+        assert np.abs(region - expected).mean() < np.abs(region - other).mean()
+
+
+def test_the_runs_end_publishes_each_objects_end_and_best_snapshot_before_offline(mqtt_service, bus_image):
+    # The service replays a file: --frames 5 (the clip's length) ends the run, and with it the bus.
+    listener, process, folder = mqtt_service("--frames", "5")
+    _out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    _check_the_end_published_the_best_before_offline(listener, folder, bus_image)
+
+
+def test_sigterm_publishes_each_objects_end_and_best_snapshot_before_offline_within_3_s(mqtt_service, bus_image):
+    listener, process, folder = mqtt_service()
+    # Into the clip's second pass (it replays): the clear bus was seen, its best snapshot taken.
+    wait_for(lambda: len(listener.payloads("cam1/detections")) >= 8, 120, "the second pass")
+    start = time.monotonic()
+    process.terminate()
+    _out, err = process.communicate(timeout=10)
+    seconds = time.monotonic() - start
+    print(f"SIGTERM to exit, with the ends published: {seconds:.2f} s")
+    assert process.returncode == 0, err
+    assert seconds <= STOP_BUDGET_S, seconds
+    _check_the_end_published_the_best_before_offline(listener, folder, bus_image)

@@ -8,6 +8,7 @@ import re
 import socket
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -269,6 +270,55 @@ def test_the_board_config_file_parses_to_valid_settings():
 
     settings = settings_from_table(long_options(), tomllib.loads(board_file.read_text()), str(board_file))
     assert settings["source"] == "camera" and settings["http"] == ("127.0.0.1", 8080)
+
+
+BOARD_FILES = Path(__file__).resolve().parents[3] / "meta-ssdlite/recipes-ml/python3-ssdlite-detect/files"
+# A commented-out example in the board's file: "# key = value", "# [[zones]]", "# [tracking]";
+# prose comments never start with a lowercase key and " = ", nor with "[".
+EXAMPLE_LINE = re.compile(r"^# ((?:[a-z][a-z0-9_-]* = |\[).*)$")
+
+
+def uncommented_examples(text: str) -> str:
+    return "\n".join(match[1] if (match := EXAMPLE_LINE.match(line)) else line for line in text.splitlines())
+
+
+def test_the_board_config_examples_uncommented_are_a_valid_service_config(tmp_path):
+    """Every example the board's file documents, uncommented at once, is a config the service
+    accepts (the options' own parsers, the service's option rules, the zones and lines against the
+    model's labels and a frame): an example goes stale, or a table lands above a key, and this fails."""
+    if sys.version_info < (3, 11):
+        pytest.skip("tomllib is Python 3.11")
+    import tomllib
+
+    from ssdlite_detect.analytics.zones import check_labels
+    from ssdlite_detect.cli import parse_arguments
+    from ssdlite_detect.commands import service
+    from ssdlite_detect.labels import COCO_LABELS
+
+    text = uncommented_examples((BOARD_FILES / "ssdlite-detect.toml").read_text())
+    example = tomllib.loads(text)
+    documented = {"mqtt", "mqtt-detections", "mqtt-discovery", "http-token-file", "snapshots", "snapshots-max-mb",
+                  "snapshot-objects", "classes", "source-size", "zones", "lines", "tracking"}
+    assert documented <= set(example), documented - set(example)
+    # The snapshots directory is inside the unit's StateDirectory, the one place ProtectSystem=strict leaves writable.
+    unit = (BOARD_FILES / "ssdlite-detect.service").read_text()
+    state = re.search(r"^StateDirectory=(\S+)$", unit, re.M)
+    assert state and example["snapshots"].startswith(f"/var/lib/{state[1]}/"), example["snapshots"]
+    config = tmp_path / "ssdlite-detect.toml"  # the board's directory cannot be created here
+    config.write_text(text.replace(f'"{example["snapshots"]}"', f'"{tmp_path / "snapshots"}"'))
+    registry = build_registry()
+    args = parse_arguments(registry, ["--config", str(config)])
+    command = service.check(registry.parser, args)
+    assert command.mqtt.discovery_prefix == example["mqtt-discovery"] and command.mqtt.detections is False
+    assert command.snapshots.max_objects == example["snapshot-objects"]
+    assert command.snapshot_dir is not None and (tmp_path / "snapshots").is_dir()
+    check_labels(command.regions, COCO_LABELS, str(config))
+    width, height = args.source_size
+    regions = command.regions.resolve(width, height, str(config))  # the points inside the frame
+    assert [zone.name for zone in regions.zones] == [zone["name"] for zone in example["zones"]]
+    assert [line.name for line in regions.lines] == [line["name"] for line in example["lines"]]
+    assert all(0 <= x <= width and 0 <= y <= height for zone in regions.zones for x, y in zone.points)
+    assert command.regions.tracking.lost_s == example["tracking"]["lost_s"]
 
 
 def test_the_notify_socket_protocol_without_python_systemd(tmp_path, monkeypatch):

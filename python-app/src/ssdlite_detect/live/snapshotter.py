@@ -6,10 +6,13 @@ publishes each snapshot taken to the hub's `snapshots` topic (the service's MQTT
 It reads the full-size frames (the source's display branch: open the source with display=True),
 and the `end` events of the hub's `events` topic, drained after every result: an object's
 pending better frame is encoded when it ends, and its last snapshot is published once more with
-reason "end".
+reason "end". An object that ended gets no snapshot after that: a result queued before its end
+(the two topics are two queues) would otherwise start it again, and publish a later, not the best,
+frame after its end.
 """
 from __future__ import annotations
 
+import collections
 import time
 from typing import Callable, Optional
 
@@ -23,6 +26,7 @@ from .outputs import ThreadOutput
 # holds a frame (1280x720 RGB: 2.8 MB), and the selector's pending frames are bounded apart.
 RESULT_QUEUE = 2
 END_QUEUE = 256  # events (only `end` matters here) this output may lag behind
+ENDED_KEPT = 256  # ended track ids remembered (results lag behind by RESULT_QUEUE at most)
 
 
 class SnapshotOutput(ThreadOutput):
@@ -43,20 +47,26 @@ class SnapshotOutput(ThreadOutput):
         self.skipped_frames = 0  # results without a full-size frame (the display branch dropped it)
         self._clock = VideoClock()
         self._ends = ThreadSubscription(size=END_QUEUE, policy=queue_policy)
+        self._ended: "collections.OrderedDict[int, None]" = collections.OrderedDict()
 
     def start(self, topic=None) -> None:
         self.hub.events.subscribe(self._ends)
         super().start(topic if topic is not None else self.hub.results)
 
-    def stop(self) -> None:
-        """The service's stop: no more results; the thread ends after the one it handles."""
+    def stop(self, timeout: float = 2.0) -> None:
+        """The service's stop, after the runner ended (it closed both topics after the objects'
+        ends): the thread handles the results and ends it holds (an end encodes the object's
+        pending frame and publishes its last snapshot) for up to `timeout` seconds; what is left
+        then is dropped, and the thread ends after the item at hand."""
+        self.subscription.close(drain=True)
+        self._ends.close(drain=True)
+        self.join(timeout)
         self.hub.results.unsubscribe(self.subscription)
         self.hub.events.unsubscribe(self._ends)
-        self.join(2.0)
 
     def handle(self, result, frame) -> None:
         now_ms = self._clock.now_ms(result.pts_ms)
-        tracked = [d for d in result.detections if d.track_id is not None]
+        tracked = [d for d in result.detections if d.track_id is not None and d.track_id not in self._ended]
         if tracked:
             if frame is None or frame.display is None:
                 self.skipped_frames += 1
@@ -79,6 +89,9 @@ class SnapshotOutput(ThreadOutput):
             if event.get("type") != "end":
                 continue
             track_id = event["track_id"]
+            self._ended[track_id] = None
+            while len(self._ended) > ENDED_KEPT:
+                self._ended.popitem(last=False)
             pending = self.selector.end(track_id)
             if pending is not None:
                 self._encode(pending, reason="end")

@@ -50,10 +50,10 @@ class AnnotatedFrameEncoder:
         self.hub.results.subscribe(self._subscription)
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 2.0) -> None:
         self._stop.set()
         self.hub.results.unsubscribe(self._subscription)
-        self._thread.join(timeout=2.0)
+        self._thread.join(timeout)  # it ends after the frame at hand
 
     def _run(self) -> None:
         while not self._stop.is_set() and not self._subscription.finished:

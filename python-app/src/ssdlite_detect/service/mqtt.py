@@ -17,6 +17,7 @@ import json
 import os
 import socket
 import threading
+import time
 import urllib.parse
 from dataclasses import dataclass, field
 from typing import Optional
@@ -166,6 +167,15 @@ class MqttPublisher:
             if self.connected and not self._stop.is_set():
                 self.client.publish(self.target.status_topic, state, qos=1, retain=True)
 
+    def publish(self, topic: str, payload, qos: int = 0, retain: bool = False) -> bool:
+        """Publishes on this connection (the results here, the objects' events, counts and
+        snapshots of the outputs that share it); False if not sent: disconnected, paho's queue
+        full, or stop() has begun, after which nothing may follow the retained `offline`."""
+        with self._state_lock:
+            if not self.connected or self._stop.is_set():
+                return False
+            return self.client.publish(topic, payload, qos=qos, retain=retain).rc == self._mqtt.MQTT_ERR_SUCCESS
+
     def start(self) -> None:
         # connect_async: a broker that is down at start is retried by paho's loop, not an error.
         self.client.connect_async(self.target.host, self.target.port, keepalive=30)
@@ -181,26 +191,22 @@ class MqttPublisher:
             if item is None:
                 continue
             result, _frame = item
-            if not self.connected:
-                self._unsent += 1
-                continue
-            info = self.client.publish(self.target.detections_topic, json.dumps(result.to_dict()), qos=0)
-            if info.rc == self._mqtt.MQTT_ERR_SUCCESS:
+            if self.publish(self.target.detections_topic, json.dumps(result.to_dict()), qos=0):
                 self.published += 1
-            else:  # the connection dropped meanwhile, or paho's queue is full
+            else:  # not connected, the connection dropped meanwhile, or paho's queue is full
                 self._unsent += 1
 
-    def stop(self) -> None:
-        """Publishes `offline` (retained) and disconnects; bounded by OFFLINE_TIMEOUT_S."""
-        with self._state_lock:
+    def stop(self, timeout: float = 2 * OFFLINE_TIMEOUT_S) -> None:
+        """Publishes `offline` (retained) as the last message and disconnects, within `timeout`
+        seconds (at most OFFLINE_TIMEOUT_S of it waiting for the broker to take `offline`)."""
+        deadline = time.monotonic() + timeout
+        with self._state_lock:  # no publish() after this: `offline` is the last message
             self._stop.set()
-        self.hub.results.unsubscribe(self._subscription)
-        if self._thread.is_alive():
-            self._thread.join(timeout=1.0)
+        self.hub.results.unsubscribe(self._subscription)  # the thread ends after the item at hand
         if self.connected:
             info = self.client.publish(self.target.status_topic, OFFLINE, qos=1, retain=True)
             try:
-                info.wait_for_publish(timeout=OFFLINE_TIMEOUT_S)
+                info.wait_for_publish(timeout=max(0.0, min(OFFLINE_TIMEOUT_S, deadline - time.monotonic())))
             except (RuntimeError, ValueError):
                 pass  # the connection went while stopping: the broker sends the will instead
         self.client.disconnect()
@@ -208,4 +214,4 @@ class MqttPublisher:
         # connect() to an unreachable broker: bound the wait (the thread is a daemon).
         stopper = threading.Thread(target=self.client.loop_stop, name="ssdlite-mqtt-stop", daemon=True)
         stopper.start()
-        stopper.join(timeout=OFFLINE_TIMEOUT_S)
+        stopper.join(timeout=max(0.0, deadline - time.monotonic()))

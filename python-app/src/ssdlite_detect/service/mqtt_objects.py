@@ -62,10 +62,15 @@ class MqttObjectPublisher:
         self.hub.events.subscribe(self._subscription)
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 1.0) -> None:
+        """After the runner ended (server.stop_pipeline; it closed the events after the objects'
+        `end` events): the events this output holds go out for up to `timeout` seconds, what is
+        left then is dropped (the thread ends after the one at hand; once the MQTT publisher has
+        stopped, nothing more is sent)."""
+        self._subscription.close(drain=True)
+        self._thread.join(timeout)
         self._stop.set()
         self.hub.events.unsubscribe(self._subscription)
-        self._thread.join(timeout=1.0)
 
     def _run(self) -> None:
         events_topic = f"{self.publisher.target.prefix}/events"
@@ -82,8 +87,7 @@ class MqttObjectPublisher:
                 self._sent_retained = {}
                 was_connected = True
             if item is not None:
-                info = self.publisher.client.publish(events_topic, json.dumps(item[0]), qos=1)
-                if info.rc == 0:
+                if self.publisher.publish(events_topic, json.dumps(item[0]), qos=1):
                     self.published += 1
                 else:
                     self.unsent += 1
@@ -96,8 +100,7 @@ class MqttObjectPublisher:
             counts = self._with_filter_labels(counts)
         for topic, value in count_topics(target.prefix, counts).items():
             if self._sent_counts.get(topic) != value:
-                info = self.publisher.client.publish(topic, str(value), qos=1, retain=True)
-                if info.rc == 0:
+                if self.publisher.publish(topic, str(value), qos=1, retain=True):
                     self._sent_counts[topic] = value
         if target.discovery_prefix:
             self._publish_discovery(counts)
@@ -127,6 +130,5 @@ class MqttObjectPublisher:
         messages.update(homeassistant.presence_topics(target.prefix, self._labels_seen, present))
         for topic, payload in messages.items():
             if self._sent_retained.get(topic) != payload:
-                info = self.publisher.client.publish(topic, payload, qos=1, retain=True)
-                if info.rc == 0:
+                if self.publisher.publish(topic, payload, qos=1, retain=True):
                     self._sent_retained[topic] = payload

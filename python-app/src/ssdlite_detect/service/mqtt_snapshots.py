@@ -49,10 +49,14 @@ class MqttSnapshotPublisher:
         self.hub.snapshots.subscribe(self._subscription)
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 1.0) -> None:
+        """After the snapshots output stopped (server.stop_pipeline): the snapshots this output
+        holds (the objects' last ones, published as they ended) go out for up to `timeout`
+        seconds, what is left then is dropped (the thread ends after the one at hand)."""
+        self._subscription.close(drain=True)
+        self._thread.join(timeout)
         self._stop.set()
         self.hub.snapshots.unsubscribe(self._subscription)
-        self._thread.join(timeout=1.0)
 
     def _run(self) -> None:
         prefix = self.publisher.target.prefix
@@ -65,12 +69,7 @@ class MqttSnapshotPublisher:
                 self._published_scores.clear()
             if not should_publish(self._published_scores, snapshot, reason):
                 continue
-            if not self.publisher.connected:
-                self.unsent += 1
-                continue
-            info = self.publisher.client.publish(f"{prefix}/snapshot/{snapshot.label}", snapshot.jpeg, qos=0,
-                                                 retain=True)
-            if info.rc == 0:
+            if self.publisher.publish(f"{prefix}/snapshot/{snapshot.label}", snapshot.jpeg, qos=0, retain=True):
                 self.published += 1
             else:
                 self.unsent += 1

@@ -12,7 +12,8 @@ The main thread runs asyncio: the aiohttp server, the signal handlers, the syste
 pipeline lives in its own threads, started by the application's on_startup and stopped by its
 on_cleanup: the runner (source -> DetectionStream -> hub, the source retried when lost), the JPEG
 encoder of the live view, the snapshots, the MQTT outputs. SIGTERM or SIGINT stops everything within
-STOP_BUDGET_S, publishing `offline` to MQTT first.
+STOP_BUDGET_S: every tracked object ends, its `end` event and last snapshot go out, then `offline`,
+the last MQTT message.
 """
 from __future__ import annotations
 
@@ -42,6 +43,14 @@ from .mqtt_snapshots import MqttSnapshotPublisher
 from .notify import Notifier
 
 STOP_BUDGET_S = 3.0     # SIGTERM to exit, the requirement; systemd's TimeoutStopSec is above it
+# How the stop spends that budget, counted from the signal. The runner stops at once and ends
+# every object (their `end` events; the snapshots output encodes and publishes their last
+# snapshots); the stop waits RUNNER_END_S for it, and until ENDS_S for the outputs to publish what
+# they hold. Past that, what is left is dropped (a hung invoke keeps the runner, and its ends are
+# lost). Then `offline`, the last message, and the exit: at least STOP_BUDGET_S - ENDS_S - EXIT_S.
+RUNNER_END_S = 1.0
+ENDS_S = 1.5
+EXIT_S = 0.5            # the interpreter's exit after the pipeline stopped (threads, GStreamer)
 TICK_S = 0.5            # how often the main loop checks the runner and pings the watchdog
 # Until the first frame the runner's heart does not beat: the i.MX 8M Plus VX delegate compiles
 # the graph in the first invoke (tens of seconds). The watchdog is fed meanwhile for as long as the
@@ -131,15 +140,25 @@ async def _serve(options: ServiceOptions, runner: StreamRunner, mqtt, encoder, n
         for extra in extras:
             extra.start()
 
+    stopping_at = []  # when the stop began (the signal, or the runner's end)
+
+    def left(until: float) -> float:
+        return max(0.0, stopping_at[0] + until - time.monotonic())
+
     async def stop_pipeline(_app) -> None:
+        if not stopping_at:  # the start failed (the HTTP port)
+            stopping_at.append(time.monotonic())
         runner.stop()
-        for extra in extras:
-            await loop.run_in_executor(None, extra.stop)  # before the MQTT client they may use stops
-        if mqtt is not None:
-            await loop.run_in_executor(None, mqtt.stop)  # `offline` first: it is what others see
+        # The runner ends every object as it stops and closes its topics after them: the outputs
+        # publish those `end` events and snapshots (each drains what it holds) before `offline`.
+        await loop.run_in_executor(None, runner.join, min(RUNNER_END_S, left(ENDS_S)))
+        for extra in extras:  # in order: the snapshots output before the MQTT one it feeds
+            await loop.run_in_executor(None, extra.stop, left(ENDS_S))
+        if mqtt is not None:  # `offline`, the last message: it is what others see
+            await loop.run_in_executor(None, mqtt.stop, left(STOP_BUDGET_S - EXIT_S))
         if encoder is not None:
-            await loop.run_in_executor(None, encoder.stop)
-        await loop.run_in_executor(None, runner.join, 2.0)
+            await loop.run_in_executor(None, encoder.stop, left(STOP_BUDGET_S - EXIT_S))
+        await loop.run_in_executor(None, runner.join, left(STOP_BUDGET_S - EXIT_S))
 
     token = required_token(options.http[0], options.http_token, options.http_unauthenticated) if options.http else None
     app = build_app(hub, token=token, mqtt=mqtt, on_startup=[start_pipeline], on_cleanup=[stop_pipeline],
@@ -166,6 +185,8 @@ async def _serve(options: ServiceOptions, runner: StreamRunner, mqtt, encoder, n
             note(f"serving http://{host}:{bound_port}/" + ("" if token is None else " (token required)"))
         notifier.ready(f"detecting on {hub.source_name}")
         await _watch(hub, runner, notifier, stop)
+        stopping_at.append(time.monotonic())
+        runner.stop()  # the objects end (and their events go out) while HTTP closes
         notifier.stopping()
     finally:
         if listener is not None:  # what aiohttp's TCPSite.stop does: no new connections, then the open ones
