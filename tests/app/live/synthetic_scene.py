@@ -49,6 +49,14 @@ in = [720, 270]
 min_area = 2500
 """
 
+# The same regions, for the ground truth's own events (expected_region_events): a vertical line at
+# MIDDLE_X whose right side is "in", and the right half as the zone; boxes under MIN_AREA not counted.
+MIDDLE_X = 480.0
+MIN_AREA = 2500.0
+# Every label the scene's ground truth has: the background holds other real objects (its clock
+# tower is a "clock" to the reference SSD), so the CLI runs with --classes person,bus.
+LABELS = ("person", "bus")
+
 Box = Tuple[float, float, float, float]
 
 
@@ -131,12 +139,12 @@ def actors(reference: Path, coco128: Path) -> List[Actor]:
     s = sprites(reference, coco128)
     return [
         # The bus, top of the frame: from the left edge to the right and back, across x = 480
-        # (its bottom centre crosses at frames 32 and 88), then parked on the left.
+        # (its bottom centre crosses at frames 31 and 90), then parked on the left.
         Actor(s["bus"], (Path2D(((0, 10, 30), (60, 730, 30), (120, 10, 30), (FRAMES - 1, 10, 30))),)),
         # The leaver, in the right half: walks out on the right, 4 s away, walks back in.
         Actor(s["leaver"], (Path2D(((0, 600, 250), (35, 960, 250))), Path2D(((75, 960, 250), (FRAMES - 1, 700, 250))))),
         # The far walker (smaller, higher, drawn behind), right to left across the middle line
-        # (at frame 94) and on past the near walker.
+        # (at frame 95) and on past the near walker.
         Actor(s["far-walker"], (Path2D(((38, 900, 250), (FRAMES - 1, 40, 250))),)),
         # The near walker, slowly left to right in the left half; the far walker passes behind it
         # at about frames 100 to 118 (their boxes overlap: where a tracker may swap ids).
@@ -257,3 +265,38 @@ def score_tracks(frames: Sequence[dict], truth: Sequence[Sequence[GroundTruth]])
     row = summary.iloc[0]
     return TrackingScore(float(row.mota), 1.0 - float(row.motp), float(row.idf1), int(row.num_switches), apart,
                          int(row.num_false_positives), int(row.num_misses), track_of)
+
+
+def expected_region_events(truth: Sequence[Sequence[GroundTruth]]) -> Dict[str, List[Tuple[str, str, Optional[str], int]]]:
+    """What ZONES_TOML's zone and line must report for each ground-truth object, computed from the
+    pasted boxes alone (not the app's geometry code): (type, region, direction, frame) with the
+    box's bottom centre as the anchor. An object in the zone when its visit ends (it walked out of
+    view, or the clip ended) leaves the zone then, as the app's end of an object does."""
+    events: Dict[str, List[Tuple[str, str, Optional[str], int]]] = {}
+    side: Dict[str, int] = {}
+    inside: Dict[str, bool] = {}
+    last_seen: Dict[str, int] = {}
+    for frame, objects in enumerate(truth):
+        present = set()
+        for g in objects:
+            present.add(g.object_id)
+            last_seen[g.object_id] = frame
+            own = events.setdefault(g.object_id, [])
+            if (g.box[2] - g.box[0]) * (g.box[3] - g.box[1]) < MIN_AREA:
+                continue
+            anchor_x = (g.box[0] + g.box[2]) / 2
+            now = 1 if anchor_x > MIDDLE_X else -1 if anchor_x < MIDDLE_X else 0
+            if now and side.get(g.object_id, now) != now:
+                own.append(("cross", "middle", "in" if now > 0 else "out", frame))
+            if now:
+                side[g.object_id] = now
+            in_zone = anchor_x >= MIDDLE_X
+            if in_zone != inside.get(g.object_id, False):
+                own.append(("enter" if in_zone else "leave", "right", None, frame))
+                inside[g.object_id] = in_zone
+        for object_id in [o for o, is_in in inside.items() if is_in and o not in present]:
+            events[object_id].append(("leave", "right", None, last_seen[object_id]))
+            inside[object_id] = False
+    for object_id in [o for o, is_in in inside.items() if is_in]:
+        events[object_id].append(("leave", "right", None, len(truth) - 1))
+    return events
