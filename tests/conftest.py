@@ -34,6 +34,11 @@ def reference_dir() -> Path:
     return Path(os.environ.get("SSDLITE_REFERENCE_DIR") or default)
 
 
+def coco128_dir() -> Path:
+    default = REPO_ROOT.parent / "shared" / "datasets" / "coco128"
+    return Path(os.environ.get("SSDLITE_COCO128_DIR") or default)
+
+
 def venv_dir() -> Path:
     return Path(os.environ.get("SSDLITE_VENV_DIR") or REPO_ROOT / ".venv")
 
@@ -44,6 +49,16 @@ def reference() -> Path:
     folder = need_path(reference_dir(), "reference fixtures (SSDLITE_REFERENCE_DIR)", "SSDLITE_REQUIRE_REFERENCE")
     for name in ("coco_ssd_mobilenet_v1_raw.tflite", "coco_ssd_postprocess_only.tflite", "bus.jpg", "coco_labels.txt"):
         need_path(folder / name, f"reference fixture {name}", "SSDLITE_REQUIRE_REFERENCE")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def coco128() -> Path:
+    """128 real COCO photos with YOLO-format boxes (../shared/datasets/coco128, SSDLITE_COCO128_DIR);
+    required with the reference fixtures (CI has both)."""
+    folder = need_path(coco128_dir(), "COCO128 photos (SSDLITE_COCO128_DIR)", "SSDLITE_REQUIRE_REFERENCE")
+    for name in ("images", "labels"):
+        need_path(folder / name, f"COCO128 {name}/", "SSDLITE_REQUIRE_REFERENCE")
     return folder
 
 

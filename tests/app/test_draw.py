@@ -293,3 +293,44 @@ def test_zones_and_lines_are_drawn_under_the_boxes_with_the_arrow_on_the_in_side
     canvas = Image.new("RGB", (200, 100))
     (tracked_tag,), (plain_tag,) = label_tags(canvas, [detection]), label_tags(canvas, [untracked])
     assert tracked_tag[2] - tracked_tag[0] > plain_tag[2] - plain_tag[0]  # "bus #7 0.90" against "bus 0.90"
+
+
+def _grown(mask):
+    """`mask` grown by one pixel in every direction."""
+    padded = np.pad(mask, 1)
+    height, width = mask.shape
+    return np.logical_or.reduce([padded[1 + dy:1 + dy + height, 1 + dx:1 + dx + width]
+                                 for dy in (-1, 0, 1) for dx in (-1, 0, 1)])
+
+
+@pytest.mark.parametrize("size", [12, 16, 36])
+def test_composed_labels_match_pillows_own_text(size):
+    """LabelFont pastes cached glyphs; the ink is where Pillow's text drawing puts it (kerning
+    pairs aside: a pixel column here and there)."""
+    from PIL import ImageDraw
+
+    from ssdlite_detect.draw import label_font
+
+    font = label_font(size)
+    for text in ("person #12 0.87", "traffic light 0.51", "Éjy|q"):
+        composed = np.asarray(font.mask(text)) > 127
+        reference = Image.new("L", composed.shape[::-1])
+        ImageDraw.Draw(reference).text((0, -font._top), text, fill=255, font=font.font)
+        drawn = np.asarray(reference) > 127
+        assert composed.sum() > 0.8 * drawn.sum()
+        # Each one's ink within a pixel of the other's (a glyph's rounding may move it by one).
+        assert (composed & ~_grown(drawn)).sum() == 0 and (drawn & ~_grown(composed)).sum() == 0, text
+        assert font.width(text) >= font.font.getlength(text) - 1  # the tag holds the whole text
+
+
+def test_label_glyphs_are_cached_and_bounded():
+    from ssdlite_detect.draw import MAX_GLYPHS, label_font
+
+    font = label_font(20)
+    font.mask("bus 0.93")
+    cached = dict(font._glyphs)
+    font.mask("bus 0.39")
+    assert font._glyphs == cached  # no new glyph, the same objects
+    for codepoint in range(0x4E00, 0x4E00 + MAX_GLYPHS + 10):  # more distinct characters than the cap
+        font.width(chr(codepoint))
+    assert len(font._glyphs) == MAX_GLYPHS

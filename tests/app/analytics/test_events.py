@@ -66,6 +66,27 @@ def test_a_label_the_zone_does_not_count_only_crosses_the_line():
     assert analytics.counts()["zones"] == {"right": {}}
 
 
+def test_a_line_counts_only_objects_above_its_min_area_and_min_score():
+    table = {"lines": [{"name": "door", "points": [[320, 0], [320, 360]], "in": [500, 180], "min_area": 2000,
+                        "min_score": 0.5}]}
+    regions = regions_from_table(table, "zones.toml").resolve(640, 360)
+
+    def crossings(half_width, height, scores):
+        tracker, analytics = ByteTracker(regions.tracking), ObjectAnalytics(regions, LABELS.get)
+        events = []
+        for number, (x, score) in enumerate(zip(range(200, 460, 10), scores)):
+            box = np.array([[x - half_width, 300 - height, x + half_width, 300]])
+            events += analytics.update(tracker.update(box, np.array([score]), np.array([1]), number / 30),
+                                       number, number * 1000 / 30)
+        return [e["direction"] for e in events if e["type"] == "cross"]
+
+    assert crossings(20, 80, [0.9] * 26) == ["in"]  # 40 x 80 = 3200 px
+    assert crossings(10, 40, [0.9] * 26) == []  # 20 x 40 = 800 px: a passenger seen through a window
+    # Below min_score on the frames around the line (x = 300 .. 350): counted once, when it is sure again.
+    dips = [0.9] * 10 + [0.3] * 6 + [0.9] * 10
+    assert crossings(20, 80, dips) == ["in"]
+
+
 def test_geometry():
     square = np.array([[0, 0], [10, 0], [10, 10], [0, 10]], dtype=float)
     assert points_in_polygon(np.array([[5, 5], [15, 5], [0, 5], [10, 5]]), square).tolist() == [True, False, True, False]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ssdlite_detect.tracking.tracker import ByteTracker, TrackerConfig, iou_matrix
+from ssdlite_detect.tracking.tracker import ByteTracker, TrackerConfig, inside_matrix, iou_matrix
 
 
 def _box(x, y, w=40.0, h=80.0):
@@ -81,6 +81,8 @@ def test_config_ranges_are_checked():
         TrackerConfig(lost_s=-1)
     with pytest.raises(ValueError, match="low_score"):
         TrackerConfig(low_score=0.7, high_score=0.5)
+    with pytest.raises(ValueError, match="refind_overlap"):
+        TrackerConfig(refind_overlap=1.2)
 
 
 def test_iou_matrix():
@@ -89,3 +91,49 @@ def test_iou_matrix():
     assert iou[0, 0] == pytest.approx(1.0)
     assert iou[0, 1] == pytest.approx(50 / 150)
     assert iou[2, 2] == 0.0 and iou[0, 2] == 0.0
+
+
+def test_inside_matrix_is_the_share_of_the_first_box_inside_the_second():
+    small, big, apart = _box(10, 10, 10, 10), _box(0, 0, 40, 40), _box(100, 100, 10, 10)
+    share = inside_matrix(np.array([small, big]), np.array([big, small, apart]))
+    assert share[0].tolist() == pytest.approx([1.0, 1.0, 0.0])
+    assert share[1].tolist() == pytest.approx([1.0, 100 / 1600, 0.0])
+    assert inside_matrix(np.zeros((0, 4)), np.array([big])).shape == (0, 1)
+
+
+def _steps_out_from_behind():
+    """A person seen only above a parked car (a 60x20 box) for a second, missed in one frame, then
+    whole (60x120) as they step out: the whole box holds the track's but their IoU is 1/6, under
+    match_iou, so IoU alone cannot pair them."""
+    top, whole = [100, 100, 160, 120], [100, 100, 160, 220]
+    frames = [[(top, 0.9, 1)]] * 10 + [[]] + [[(whole, 0.9, 1)]] * 10
+    return _run(ByteTracker(), frames, 10)
+
+
+def test_a_partly_hidden_object_seen_whole_again_keeps_its_id():
+    seen = _steps_out_from_behind()
+    assert {track_id for frame in seen for track_id in frame.values()} == {1}
+    assert all(frame == {0: 1} for frame in seen[11:])  # tracked from its first whole frame
+
+
+def test_without_the_refind_step_it_would_be_a_new_id(monkeypatch):
+    """The case step 5 is for: with it left out, the whole box starts a new track."""
+    monkeypatch.setattr(ByteTracker, "_refind", lambda self, rows, detections, *rest: ([], detections))
+    seen = _steps_out_from_behind()
+    assert {track_id for frame in seen for track_id in frame.values()} == {1, 2}
+
+
+def test_a_lost_tracks_predicted_height_stays_put():
+    """ByteTrack zeroes a lost track's height velocity: one that shrank before it was lost does not
+    keep shrinking in prediction (to nothing) while it is unseen."""
+    tracker = ByteTracker()
+    fps = 10
+    for number in range(10):
+        height = 120 - 6 * number  # shrinking 60 px a second
+        tracker.update(np.array([_box(100, 100, 60, height)]), np.array([0.9]), np.array([1]), number / fps)
+    for number in range(10, 18):
+        tracker.update(np.zeros((0, 4)), np.zeros(0), np.zeros(0, int), number / fps)
+    from ssdlite_detect.tracking import kalman
+
+    predicted = kalman.measurements_to_boxes(tracker._means)[0]
+    assert predicted[3] - predicted[1] > 50  # would be about 6 px after 0.8 s more of shrinking

@@ -185,9 +185,13 @@ class ObjectAnalytics:
 
     def _lines(self, state: ObjectState, sides: np.ndarray, anchors: Dict[str, np.ndarray], column: int,
                frame: int, pts_ms: float, events: List[dict]) -> None:
+        box = state.box
+        area = max(box[2] - box[0], 0.0) * max(box[3] - box[1], 0.0)
         for line, in_side, side in zip(self.regions.lines, self._in_sides, sides.tolist()):
-            if side == 0 or not line.counts(state.label):
-                continue  # on the line: the crossing is counted once it is past it
+            # On the line: the crossing is counted once it is past it. Too small or unsure: as if
+            # unseen (its last counted position stays, so a dip while crossing still counts once).
+            if side == 0 or not line.counts(state.label, state.score, area):
+                continue
             point = tuple(anchors[line.anchor][column].tolist())
             previous = state.anchors.get(line.name)
             state.anchors[line.name] = point

@@ -4,7 +4,9 @@ Each FrameResult goes through the tracker (tracking/tracker.py) and the zones an
 (events.py): its detections come back with their `track_id`, and the frame's events go to the
 hub's `events` topic. The detector behind the stream runs at the tracker's low_score when that is
 below the user's threshold (ByteTrack's second association needs the low-score boxes); the
-stage then keeps, in the published result, exactly the detections the user's threshold keeps.
+stage then keeps, in the published result, the detections the user's threshold keeps and those
+below it that continue a confirmed track (with its id): an object stays reported while its score
+dips, as ByteTrack reports it; a new object still needs the threshold (and new_track_score).
 """
 from __future__ import annotations
 
@@ -80,10 +82,12 @@ class ObjectStage:
     def _process(self, result, detections, boxes, scores, classes, pts_ms):
         step = self.tracker.update(boxes, scores, classes, pts_ms / 1000.0)
         ids = {track.detection: track.track_id for track in step.visible}
+        # What the user's threshold keeps, and a confirmed object whose score dipped below it
+        # (paired by the second association: ByteTrack's point is to report it, not to lose it).
         kept = tuple(
             dataclasses.replace(detection, track_id=ids.get(index))
             for index, detection in enumerate(detections)
-            if detection.score >= self.score_threshold
+            if detection.score >= self.score_threshold or ids.get(index) is not None
         )
         events = self.analytics.update(step, result.frame, pts_ms)
         self._last = (result.frame, pts_ms)

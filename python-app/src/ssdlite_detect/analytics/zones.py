@@ -14,6 +14,7 @@
     points = [[320, 0], [320, 360]]
     in = [400, 180]            # a point on the side that counts as "in"
     labels = ["person"]        # optional
+    min_score = 0.5            # optional, as a zone's; min_area too
 
     [tracking]                 # optional: tracking.TrackerConfig's fields
     lost_s = 1.0
@@ -66,11 +67,13 @@ class Line:
     points: Tuple[Point, Point]
     in_point: Point
     labels: Optional[FrozenSet[str]] = None
+    min_score: float = 0.0
+    min_area: float = 0.0  # e.g. above the people seen through a bus's windows
     anchor: str = "bottom-center"
     normalized: bool = False
 
-    def counts(self, label: str) -> bool:
-        return self.labels is None or label in self.labels
+    def counts(self, label: str, score: float, area: float) -> bool:
+        return (self.labels is None or label in self.labels) and score >= self.min_score and area >= self.min_area
 
     @property
     def in_side(self) -> int:
@@ -159,7 +162,7 @@ def _name(table: dict, where: str, seen: set) -> str:
 
 
 ZONE_KEYS = ("name", "points", "labels", "min_score", "min_area", "inertia", "inertia_s", "anchor", "normalized")
-LINE_KEYS = ("name", "points", "in", "labels", "anchor", "normalized")
+LINE_KEYS = ("name", "points", "in", "labels", "min_score", "min_area", "anchor", "normalized")
 
 
 def _anchor(table: dict, where: str) -> str:
@@ -210,6 +213,8 @@ def parse_line(table: Any, where: str, known: Optional[Sequence[str]], seen: set
     in_point = _points([table["in"]], f"{where}: in", normalized)[0]
     line = Line(name=name, points=(points[0], points[1]), in_point=in_point,
                 labels=_labels(table.get("labels"), f"{where}: labels", known),
+                min_score=_number(table.get("min_score", 0.0), f"{where}: min_score", 0.0, 1.0),
+                min_area=_number(table.get("min_area", 0.0), f"{where}: min_area", 0.0, 1e10),
                 anchor=_anchor(table, where), normalized=normalized)
     if line.in_side == 0:
         raise ConfigError(f"{where}: in = {list(in_point)} is on the line: it must say which side is in")

@@ -9,8 +9,14 @@ Each frame:
 4. tentative tracks are paired with the high-score detections left; a tentative track that misses
    a frame is dropped, one that has been seen for `confirm_s` (and at least twice) is confirmed
    and gets its id;
-5. high-score detections left start tentative tracks;
-6. tracks lost for longer than `lost_s` end.
+5. lost tracks, and tracks that found only a low-score box in step 3, are paired with the
+   high-score detections still left by how much of the track's predicted box lies inside the
+   detection (at least `refind_overlap`): an object that went
+   behind another was seen shrinking to its visible part, and comes back whole, a box several
+   times larger whose IoU with the prediction is small (not in ByteTrack; OC-SORT and BoT-SORT
+   address the same case with other means); the filter restarts from the new box, the id stays;
+6. high-score detections left start tentative tracks;
+7. tracks lost for longer than `lost_s` end.
 Pairs are made only within a class (class_id), by the least-cost assignment with lapjv's cost
 limit (assignment.match). Times are seconds (the frames' timestamps), never frame counts.
 """
@@ -42,9 +48,11 @@ class TrackerConfig:
     tentative_match_iou: float = 0.3  # ... of a tentative track (ByteTrack: 0.7 cost)
     confirm_s: float = 0.1  # seen this long (and at least twice) before a track is confirmed
     lost_s: float = 1.0  # a track unseen this long ends (ByteTrack: 30 frames at 30 FPS)
+    refind_overlap: float = 0.7  # a lost track's predicted box this much inside a new detection: found
 
     def __post_init__(self):
-        for name in ("high_score", "low_score", "new_track_score", "match_iou", "low_match_iou", "tentative_match_iou"):
+        for name in ("high_score", "low_score", "new_track_score", "match_iou", "low_match_iou", "tentative_match_iou",
+                     "refind_overlap"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"tracking {name} must be in [0, 1], not {value!r}")
@@ -102,6 +110,17 @@ def iou_matrix(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     return intersection / union
 
 
+def inside_matrix(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """(N, M): the share of each box of `first` (N, 4) that lies inside each box of `second` (M, 4)."""
+    if first.size == 0 or second.size == 0:
+        return np.zeros((first.shape[0], second.shape[0]))
+    low = np.maximum(first[:, None, :2], second[None, :, :2])
+    high = np.minimum(first[:, None, 2:], second[None, :, 2:])
+    overlap = np.maximum(high - low, 0.0)
+    area_first = np.maximum((first[:, 2] - first[:, 0]) * (first[:, 3] - first[:, 1]), 1e-12)
+    return overlap[..., 0] * overlap[..., 1] / area_first[:, None]
+
+
 class ByteTracker:
     """Tracks of one source (see the module doc). Not thread-safe: one thread updates it.
 
@@ -131,6 +150,11 @@ class ByteTracker:
         tracks = self.tracks
         for track in tracks:
             track.detection = None
+        # A lost track's height stops changing (ByteTrack's STrack.multi_predict): an object that
+        # went behind another shrank in its last boxes, and would otherwise vanish in prediction.
+        lost_rows = [row for row, track in enumerate(tracks) if track.state == LOST]
+        if lost_rows:
+            self._means[lost_rows, 7] = 0.0
         self._means, self._covariances = kalman.predict(self._means, self._covariances, elapsed)
         predicted = kalman.measurements_to_boxes(self._means)
         states = [track.state for track in tracks]
@@ -147,6 +171,7 @@ class ByteTracker:
         paired, _ = self._associate(still_tracked, low, predicted, boxes, class_ids, config.low_match_iou)
         for row, detection in paired:
             self._pair(tracks[row], detection, boxes, score_list, time_s)
+        low_paired = [row for row, _detection in paired]
         for row in still_tracked:
             if tracks[row].detection is None:
                 tracks[row].state = LOST
@@ -161,6 +186,14 @@ class ByteTracker:
             if time_s - track.first_seen >= config.confirm_s:
                 self._confirm(track, step)
 
+        # Step 5's candidates: tracks lost before this frame, and tracks that found only a low-score
+        # box (often a fragment of the hidden object, while the whole one comes back sure).
+        lost = [row for row, state in enumerate(states) if state == LOST and tracks[row].detection is None]
+        refound, high_left = self._refind(lost + low_paired, high_left, predicted, boxes, class_ids)
+        for row, detection in refound:
+            tracks[row].state = CONFIRMED
+            self._pair(tracks[row], detection, boxes, score_list, time_s)
+
         keep = []
         for track in tracks:
             if track.state == TENTATIVE and track.detection is None:
@@ -173,11 +206,15 @@ class ByteTracker:
                 if track.state == CONFIRMED and track.detection is not None:
                     step.visible.append(track)
         measurements = kalman.boxes_to_measurements(boxes)
-        seen = [row for row, track in enumerate(tracks) if track.detection is not None]
+        refound_rows = {row for row, _detection in refound}
+        seen = [row for row, track in enumerate(tracks) if track.detection is not None and row not in refound_rows]
         if seen:
             self._means[seen], self._covariances[seen] = kalman.update(
                 self._means[seen], self._covariances[seen], measurements[[tracks[row].detection for row in seen]]
             )
+        if refound:
+            rows = [row for row, _detection in refound]
+            self._means[rows], self._covariances[rows] = kalman.initiate(measurements[[d for _row, d in refound]])
         if not all(keep):
             self.tracks = [track for track, kept in zip(tracks, keep) if kept]
             self._means, self._covariances = self._means[keep], self._covariances[keep]
@@ -203,6 +240,18 @@ class ByteTracker:
         track_classes = np.array([self.tracks[row].class_id for row in rows])
         cost[track_classes[:, None] != class_ids[detections][None, :]] = np.inf
         pairs, _, left = match(cost, 1.0 - least_iou + 1e-12)  # IoU >= least_iou pairs
+        return [(rows[row], detections[column]) for row, column in pairs], [detections[column] for column in left]
+
+    def _refind(self, rows: List[int], detections: List[int], predicted: np.ndarray, boxes: np.ndarray,
+                class_ids: np.ndarray) -> Tuple[List[Tuple[int, int]], List[int]]:
+        """Step 5: pairs (lost track row, detection) by the share of the predicted box inside the
+        detection, and the detections left."""
+        if not rows or not detections:
+            return [], detections
+        cost = 1.0 - inside_matrix(predicted[rows], boxes[detections])
+        track_classes = np.array([self.tracks[row].class_id for row in rows])
+        cost[track_classes[:, None] != class_ids[detections][None, :]] = np.inf
+        pairs, _, left = match(cost, 1.0 - self.config.refind_overlap + 1e-12)
         return [(rows[row], detections[column]) for row, column in pairs], [detections[column] for column in left]
 
     @staticmethod
