@@ -172,10 +172,15 @@ def test_benchmark_reports_stages_and_warm_up(capsys, reference, model):
     assert "FPS end to end" in out and "warm-up" in out
 
 
-def test_usage_errors_exit_2(capsys):
+@pytest.mark.parametrize("argv", [["--score-threshold", "1.5", "x.jpg"], ["--no-such-option"], [],
+                                  ["--source", "testsrc", "x.jpg"]])
+def test_usage_errors_are_exactly_one_line_and_exit_2(capsys, argv):
+    """No usage block before the line that says what is wrong (--help has the usage)."""
     with pytest.raises(SystemExit) as exit_info:
-        main(["--score-threshold", "1.5", "x.jpg"])
+        main(argv)
     assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and err.startswith("ssdlite-detect: error: "), err
 
 
 @pytest.mark.parametrize("option, value, fragment", [

@@ -25,7 +25,10 @@ EXIT_USAGE = 2
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):
-        super().error(one_line(message))  # an option's value (a URL, a path) may hold a newline
+        """One line and exit 2: argparse's 20-line usage block before it buried the line that says
+        what is wrong (a zone file's mistake, a URL's port) in a console or the journal; --help
+        has the usage."""
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {one_line(message)}\n")  # a value may hold a newline
 
 
 def build_registry() -> OptionRegistry:
