@@ -95,17 +95,24 @@ class TrackerStep:
     ended: List[Track] = field(default_factory=list)
 
 
+def _intersections(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """(N, M) intersection areas of boxes (N, 4) and (M, 4), xmin, ymin, xmax, ymax."""
+    low = np.maximum(first[:, None, :2], second[None, :, :2])
+    high = np.minimum(first[:, None, 2:], second[None, :, 2:])
+    overlap = np.maximum(high - low, 0.0)
+    return overlap[..., 0] * overlap[..., 1]
+
+
+def _areas(boxes: np.ndarray) -> np.ndarray:
+    return (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+
+
 def iou_matrix(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     """(N, M) IoU of boxes (N, 4) and (M, 4), xmin, ymin, xmax, ymax."""
     if first.size == 0 or second.size == 0:
         return np.zeros((first.shape[0], second.shape[0]))
-    low = np.maximum(first[:, None, :2], second[None, :, :2])
-    high = np.minimum(first[:, None, 2:], second[None, :, 2:])
-    overlap = np.maximum(high - low, 0.0)
-    intersection = overlap[..., 0] * overlap[..., 1]
-    area_first = (first[:, 2] - first[:, 0]) * (first[:, 3] - first[:, 1])
-    area_second = (second[:, 2] - second[:, 0]) * (second[:, 3] - second[:, 1])
-    union = area_first[:, None] + area_second[None, :] - intersection
+    intersection = _intersections(first, second)
+    union = _areas(first)[:, None] + _areas(second)[None, :] - intersection
     np.maximum(union, 1e-12, out=union)  # empty boxes: IoU 0 (their intersection is 0 too)
     return intersection / union
 
@@ -114,11 +121,7 @@ def inside_matrix(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     """(N, M): the share of each box of `first` (N, 4) that lies inside each box of `second` (M, 4)."""
     if first.size == 0 or second.size == 0:
         return np.zeros((first.shape[0], second.shape[0]))
-    low = np.maximum(first[:, None, :2], second[None, :, :2])
-    high = np.minimum(first[:, None, 2:], second[None, :, 2:])
-    overlap = np.maximum(high - low, 0.0)
-    area_first = np.maximum((first[:, 2] - first[:, 0]) * (first[:, 3] - first[:, 1]), 1e-12)
-    return overlap[..., 0] * overlap[..., 1] / area_first[:, None]
+    return _intersections(first, second) / np.maximum(_areas(first), 1e-12)[:, None]
 
 
 class ByteTracker:
