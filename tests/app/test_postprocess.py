@@ -157,3 +157,18 @@ def test_config_validation():
         PostprocessConfig(nms="soft")
     with pytest.raises(ValueError, match="iou_threshold"):
         PostprocessConfig(iou_threshold=1.5)
+
+
+@pytest.mark.parametrize("threshold", [0, 1, 26, 128, 250, 255])
+def test_candidates_above_the_threshold_are_np_nonzeros_in_its_order(threshold):
+    """postprocess._above finds the rows first: the same (row, column) pairs in the same order as
+    np.nonzero over the whole mask, for thresholds that keep almost none and almost all."""
+    from ssdlite_detect.postprocess import _above
+
+    rng = np.random.default_rng(threshold)
+    scores = rng.integers(0, 256, (1917, 90), dtype=np.uint8)
+    scores[rng.random(1917) < 0.9] //= 4  # most anchors low, as a real model's
+    expected = np.nonzero(scores >= threshold)
+    rows, columns = _above(scores, threshold)
+    np.testing.assert_array_equal(rows, expected[0])
+    np.testing.assert_array_equal(columns, expected[1])

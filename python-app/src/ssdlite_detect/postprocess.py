@@ -61,6 +61,20 @@ class RawDetections:
         return int(self.scores.shape[0])
 
 
+def _above(scores: np.ndarray, threshold) -> Tuple[np.ndarray, np.ndarray]:
+    """np.nonzero(scores >= threshold), row-major as np.nonzero: (rows, columns). At a detection
+    threshold few rows (anchors) have any score above it, and np.nonzero over the whole [N, C]
+    mask (174,000 entries for COCO) costs 4x the compare and a per-row reduction: the rows are
+    found first, then the columns within them. Near-zero thresholds (evaluation) keep the plain
+    call, which is then the faster."""
+    mask = scores >= threshold
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size > mask.shape[0] // 4:
+        return np.nonzero(mask)
+    within, columns = np.nonzero(mask[rows])
+    return rows[within], columns
+
+
 def _empty() -> RawDetections:
     return RawDetections(np.zeros((0, 4), np.float32), np.zeros(0, np.int64), np.zeros(0, np.float32))
 
@@ -134,7 +148,7 @@ class SSDPostprocessor:
             # The best class of each kept anchor only (ties: lowest class id, like TFLite's op).
             kept_columns = columns[foreground[kept_anchors].argmax(axis=1)]
         else:
-            anchors, column_positions = np.nonzero(foreground >= self.raw_threshold)
+            anchors, column_positions = _above(foreground, self.raw_threshold)
             if anchors.size == 0:
                 return _empty()
             kept, kept_boxes = non_max_suppression_with_boxes(
