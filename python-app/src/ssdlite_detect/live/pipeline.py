@@ -191,10 +191,12 @@ def source_elements(spec: SourceSpec) -> str:
 DISPLAY_BACKLOG = 4
 
 
-def _queue(spec: SourceSpec, keep: int = 1) -> str:
+def _queue(spec: SourceSpec, name: str, keep: int = 1) -> str:
+    """A branch's queue; its name is also its streaming thread's (`top -H`, benchmarks/live_fps.py:
+    "model_queue:src" scales for the model, "display_queue:s" converts the full-size frames)."""
     if spec.drops_frames:
-        return f"queue leaky=downstream max-size-buffers={keep} max-size-bytes=0 max-size-time=0"
-    return "queue max-size-buffers=4 max-size-bytes=0 max-size-time=0"
+        return f"queue leaky=downstream max-size-buffers={keep} max-size-bytes=0 max-size-time=0 name={name}"
+    return f"queue max-size-buffers=4 max-size-bytes=0 max-size-time=0 name={name}"
 
 
 def _appsink(name: str, spec: SourceSpec, keep: int = 1) -> str:
@@ -209,10 +211,10 @@ def describe_pipeline(spec: SourceSpec, chain: VideoChain, model_size: Tuple[int
     """The whole pipeline text. model_size: (height, width) of the model input; display: also
     deliver full-size RGB frames (for the annotated video)."""
     height, width = model_size
-    model_branch = f"{_queue(spec)} ! {scale_elements(chain, width, height)} ! {_appsink('model_sink', spec)}"
+    model_branch = f"{_queue(spec, 'model_queue')} ! {scale_elements(chain, width, height)} ! {_appsink('model_sink', spec)}"
     head = f"{source_elements(spec)} ! identity name=frames silent=true"
     if not display:
         return f"{head} ! {model_branch}"
-    display_branch = (f"{_queue(spec, DISPLAY_BACKLOG)} ! videoconvert ! video/x-raw,format=RGB ! "
+    display_branch = (f"{_queue(spec, 'display_queue', DISPLAY_BACKLOG)} ! videoconvert ! video/x-raw,format=RGB ! "
                       f"{_appsink('display_sink', spec, DISPLAY_BACKLOG)}")
     return f"{head} ! tee name=split split. ! {model_branch} split. ! {display_branch}"
