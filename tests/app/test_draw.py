@@ -315,7 +315,10 @@ def test_composed_labels_match_pillows_own_text(size):
     for text in ("person #12 0.87", "traffic light 0.51", "Éjy|q"):
         composed = np.asarray(font.mask(text)) > 127
         reference = Image.new("L", composed.shape[::-1])
-        ImageDraw.Draw(reference).text((0, -font._top), text, fill=255, font=font.font)
+        draw = ImageDraw.Draw(reference)
+        _left, top, _right, bottom = draw.textbbox((0, 0), text, font=font.font)
+        assert abs(font.size(text)[1] - (bottom - top)) <= 1  # as tall as the text's own ink
+        draw.text((0, -top), text, fill=255, font=font.font)
         drawn = np.asarray(reference) > 127
         assert composed.sum() > 0.8 * drawn.sum()
         # Each one's ink within a pixel of the other's (a glyph's rounding may move it by one).

@@ -12,7 +12,7 @@ import colorsys
 import functools
 import math
 import os
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -54,47 +54,64 @@ class LabelFont:
     text drawing takes about 1 ms a label on this host (4 ms with the RAQM layout), holding the
     GIL: 12 labels cost the live outputs 60 ms a frame, from the inference thread too, and a
     board's Cortex-A cores are several times slower. Composition ignores kerning pairs (a pixel
-    here and there in a label)."""
+    here and there in a label). A text's mask is as tall as its own ink, as Pillow's textbbox."""
 
-    REFERENCE_INK = "ÅÉ|gjpqy"  # the tallest and deepest ink of Latin labels: every text's cell
+    REFERENCE_INK = "ÅÉ|gjpqy"  # the tallest and deepest ink of Latin labels: the glyphs' cell
 
     def __init__(self, font):
         self.font = font
         _left, self._top, _right, bottom = font.getbbox(self.REFERENCE_INK)
-        self.height = max(bottom - self._top, 1)
-        self._glyphs: Dict[str, Tuple[Image.Image, float, int]] = {}
+        self._cell_height = max(bottom - self._top, 1)
+        # char -> (mask of its cell, advance, the cell's x offset from the pen, ink top and bottom
+        # rows in the cell, or None for no ink)
+        self._glyphs: Dict[str, Tuple[Image.Image, float, int, Optional[Tuple[int, int]]]] = {}
 
-    def _glyph(self, char: str) -> Tuple[Image.Image, float, int]:
-        """(mask of the glyph's cell, advance, the cell's x offset from the pen position)."""
+    def _glyph(self, char: str):
         glyph = self._glyphs.get(char)
         if glyph is None:
             advance = self.font.getlength(char)
-            left, _top, right, _bottom = self.font.getbbox(char)
+            left, top, right, bottom = self.font.getbbox(char)
             shift = min(int(left), 0)
-            cell = Image.new("L", (max(int(math.ceil(max(right, advance))) - shift, 1), self.height))
+            cell = Image.new("L", (max(int(math.ceil(max(right, advance))) - shift, 1), self._cell_height))
             ImageDraw.Draw(cell).text((-shift, -self._top), char, fill=255, font=self.font)
-            glyph = (cell, advance, shift)
+            rows = None
+            if bottom > top:
+                rows = (min(max(top - self._top, 0), self._cell_height), min(max(bottom - self._top, 0), self._cell_height))
+            glyph = (cell, advance, shift, rows)
             if len(self._glyphs) < MAX_GLYPHS:  # dict writes are atomic: threads at worst render twice
                 self._glyphs[char] = glyph
         return glyph
 
-    def width(self, text: str) -> int:
-        """The text's cell width: its advances, and the last glyph's ink beyond its advance."""
-        pen, right = 0.0, 0
+    def size(self, text: str) -> Tuple[int, int]:
+        """(width, height) of the text's mask: its advances (and the last glyph's ink beyond its
+        advance) by the rows its own ink spans."""
+        width, top, bottom = self._extent(text)
+        return width, bottom - top
+
+    def _extent(self, text: str) -> Tuple[int, int, int]:
+        pen, right, top, bottom = 0.0, 0, self._cell_height, 0
         for char in text:
-            cell, advance, shift = self._glyph(char)
+            cell, advance, shift, rows = self._glyph(char)
             right = max(right, int(round(pen)) + shift + cell.width)
+            if rows is not None:
+                top, bottom = min(top, rows[0]), max(bottom, rows[1])
             pen += advance
-        return max(right, int(math.ceil(pen)), 1)
+        if bottom <= top:  # no ink (spaces, an empty label): one row
+            top, bottom = 0, 1
+        return max(right, int(math.ceil(pen)), 1), top, bottom
+
+    def width(self, text: str) -> int:
+        return self.size(text)[0]
 
     def mask(self, text: str) -> Image.Image:
-        """The text as an "L" mask of width(text) x height (255 = ink)."""
-        mask = Image.new("L", (self.width(text), self.height))
+        """The text as an "L" mask of size(text) (255 = ink)."""
+        width, top, bottom = self._extent(text)
+        mask = Image.new("L", (width, bottom - top))
         pen = 0.0
         for char in text:
-            cell, advance, shift = self._glyph(char)
+            cell, advance, shift, _rows = self._glyph(char)
             x = int(round(pen)) + shift
-            mask.paste(255, (x, 0, x + cell.width, cell.height), cell)  # ink over ink: overlaps stay whole
+            mask.paste(255, (x, -top, x + cell.width, cell.height - top), cell)  # ink over ink: overlaps stay whole
             pen += advance
         return mask
 
@@ -199,7 +216,8 @@ def draw_regions(image: Image.Image, regions) -> Image.Image:
 
 def _region_name(image: Image.Image, draw, text: str, at, colour, font: LabelFont, line) -> None:
     x, y = int(at[0]) + line, int(at[1]) + line
-    draw.rectangle([x, y, x + font.width(text) + 2 * line, y + font.height + 2 * line], fill=colour)
+    width, height = font.size(text)
+    draw.rectangle([x, y, x + width + 2 * line, y + height + 2 * line], fill=colour)
     _stamp(image, text, (x + line, y + line), (0, 0, 0), font)
 
 
@@ -207,7 +225,7 @@ def label_tags(image: Image.Image, detections: Sequence[Detection]) -> List[Rect
     """Where annotate puts each detection's label tag on `image` (see place_tags)."""
     line, font = _line_and_font(image.size)
     boxes = [tuple(round(v) for v in detection.box.as_list()) for detection in detections]
-    sizes = [(font.width(_label(detection)) + 2 * line, font.height + 2 * line) for detection in detections]
+    sizes = [tuple(extent + 2 * line for extent in font.size(_label(detection))) for detection in detections]
     return place_tags(boxes, sizes, image.size)
 
 

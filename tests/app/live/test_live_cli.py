@@ -253,8 +253,11 @@ def test_output_video_frames_carry_the_boxes(gst, model_args, raw_mkv, tmp_path,
     pipeline.set_state(Gst.State.NULL)
     pixels = np.frombuffer(sample.get_buffer().extract_dup(0, 300 * 300 * 3), np.uint8).reshape(300, 300, 3)
     xmin, ymin, xmax, ymax = (round(v) for v in bus["box"])
-    edge = pixels[(ymin + ymax) // 2, xmin].astype(int)  # the box's left edge, MJPEG-compressed
-    assert np.abs(edge - np.array(class_colour(6))).max() < 60, edge
+    # The box's left edge, MJPEG-compressed: at least half of it in the bus's colour (the small
+    # cars' boxes and label tags drawn over it cover the rest; undrawn frames have none of it).
+    edge = pixels[ymin + 5:ymax - 5, xmin].astype(int)
+    close = np.abs(edge - np.array(class_colour(6))).max(axis=1) < 60
+    assert close.mean() > 0.5, edge
 
 
 def test_mp4_without_a_hardware_encoder_is_refused_before_starting(capsys, model_args, raw_mkv, tmp_path):
