@@ -534,3 +534,29 @@ def test_loaded_image_is_immutable_value():
     loaded = LoadedImage(Image.new("RGB", (2, 2)), 2, 2)
     with pytest.raises(AttributeError):
         loaded.width = 3
+
+
+@pytest.mark.parametrize("dtype, quantization", [(np.int8, (2 / 255, -1)), (np.uint8, (0.0078125, 128)),
+                                                 (np.int8, (0.0078125, 0)), (np.float32, None)])
+def test_the_frame_quantizer_gives_the_tables_values_by_either_path(dtype, quantization):
+    """PixelQuantizer: the pair table (two pixels per lookup) and the plain table give the same
+    values, for contiguous frames and strided views (a row padded by the scaler), whichever path
+    its timing chose."""
+    from ssdlite_detect.preprocess import PixelQuantizer
+
+    table = input_lookup_table(dtype, quantization)
+    rng = np.random.default_rng(7)
+    frame = rng.integers(0, 256, (300, 300, 3), dtype=np.uint8)
+    padded = np.zeros((300, 904), np.uint8)
+    padded[:, :900] = frame.reshape(300, 900)
+    strided = np.lib.stride_tricks.as_strided(padded, (300, 300, 3), (904, 3, 1))
+    odd = rng.integers(0, 256, (3, 3, 3), dtype=np.uint8)  # an odd byte count: no pairs
+    quantizer = PixelQuantizer(table)
+    assert (quantizer.pairs is not None) == (np.dtype(dtype).itemsize == 1)
+    for use_pairs in ([None, True, False] if quantizer.pairs is not None else [None]):
+        quantizer.use_pairs = use_pairs
+        for pixels in (frame, strided, odd):
+            values = quantizer(pixels)
+            assert values.dtype == table.dtype and values.shape == pixels.shape
+            np.testing.assert_array_equal(values, table[pixels])
+    assert quantizer.use_pairs is not None  # timed on the first call

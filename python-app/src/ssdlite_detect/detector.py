@@ -22,7 +22,7 @@ from .decode import clip_boxes
 from .errors import ImageError
 from .model import LoadedModel, ModelOptions, ModelSpec, open_model
 from .postprocess import PostprocessConfig, RawDetections
-from .preprocess import LoadedImage, input_lookup_table, prepare_input, read_image
+from .preprocess import LoadedImage, PixelQuantizer, input_lookup_table, prepare_input, read_image
 from .results import BBox, Detection, DetectionResult
 
 
@@ -42,6 +42,7 @@ class Detector:
         self.postprocessor = self.spec.postprocessor(config)
         image_input = self.spec.signature.input
         self._lookup_table = input_lookup_table(image_input.dtype, image_input.quantization)
+        self._quantizer = PixelQuantizer(self._lookup_table)  # video frames (tensor_from_pixels)
 
     @classmethod
     def open(cls, model_path: Optional[str] = None, config: PostprocessConfig = PostprocessConfig(),
@@ -92,7 +93,7 @@ class Detector:
         height, width = self.input_size
         if pixels.shape != (height, width, 3):
             raise ImageError(f"expected RGB pixels of shape {(height, width, 3)}, got {pixels.shape}")
-        return self._lookup_table[pixels][None]
+        return self._quantizer(pixels)[None]
 
     def detections_from_outputs(self, boxes: np.ndarray, classes: np.ndarray, width: int, height: int) -> List[Detection]:
         """Decode + NMS of raw outputs (from infer), boxes in the pixels of a width x height source."""
