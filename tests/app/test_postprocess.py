@@ -161,8 +161,9 @@ def test_config_validation():
 
 @pytest.mark.parametrize("threshold", [0, 1, 26, 128, 250, 255])
 def test_candidates_above_the_threshold_are_np_nonzeros_in_its_order(threshold):
-    """postprocess._above finds the rows first: the same (row, column) pairs in the same order as
-    np.nonzero over the whole mask, for thresholds that keep almost none and almost all."""
+    """postprocess._above (flat indices of the mask, split): the same (row, column) pairs in the
+    same order as np.nonzero, for thresholds that keep almost none and almost all, also with the
+    background column skipped."""
     from ssdlite_detect.postprocess import _above
 
     rng = np.random.default_rng(threshold)
@@ -170,5 +171,9 @@ def test_candidates_above_the_threshold_are_np_nonzeros_in_its_order(threshold):
     scores[rng.random(1917) < 0.9] //= 4  # most anchors low, as a real model's
     expected = np.nonzero(scores >= threshold)
     rows, columns = _above(scores, threshold)
+    np.testing.assert_array_equal(rows, expected[0])
+    np.testing.assert_array_equal(columns, expected[1])
+    with_background = np.concatenate([rng.integers(0, 256, (1917, 1), dtype=np.uint8), scores], axis=1)
+    rows, columns = _above(with_background, threshold, first_column=1)  # column 0 left out
     np.testing.assert_array_equal(rows, expected[0])
     np.testing.assert_array_equal(columns, expected[1])

@@ -61,18 +61,19 @@ class RawDetections:
         return int(self.scores.shape[0])
 
 
-def _above(scores: np.ndarray, threshold) -> Tuple[np.ndarray, np.ndarray]:
-    """np.nonzero(scores >= threshold), row-major as np.nonzero: (rows, columns). At a detection
-    threshold few rows (anchors) have any score above it, and np.nonzero over the whole [N, C]
-    mask (174,000 entries for COCO) costs 4x the compare and a per-row reduction: the rows are
-    found first, then the columns within them. Near-zero thresholds (evaluation) keep the plain
-    call, which is then the faster."""
+def _above(scores: np.ndarray, threshold, first_column: int = 0) -> Tuple[np.ndarray, np.ndarray]:
+    """np.nonzero(scores[:, first_column:] >= threshold): (rows, columns of that slice), in
+    np.nonzero's row-major order.
+
+    Measured on the 1917 x 91 COCO scores: np.nonzero of a 2-D mask costs 0.3 ms, the compare on
+    the column slice (a strided view) 0.04 ms; comparing the whole contiguous array (0.004 ms),
+    clearing the columns before first_column and np.flatnonzero of the flat mask (0.04 ms), then
+    splitting the flat indices, gives the same pairs in a fifth of the time."""
     mask = scores >= threshold
-    rows = np.flatnonzero(mask.any(axis=1))
-    if rows.size > mask.shape[0] // 4:
-        return np.nonzero(mask)
-    within, columns = np.nonzero(mask[rows])
-    return rows[within], columns
+    if first_column:
+        mask[:, :first_column] = False
+    rows, columns = np.divmod(np.flatnonzero(mask), scores.shape[1])
+    return rows, columns - first_column
 
 
 def _empty() -> RawDetections:
@@ -128,10 +129,8 @@ class SSDPostprocessor:
             if columns.size == 0:
                 return _empty()
         # A contiguous slice is a view; an allow list costs one gather.
-        if columns.size == class_scores.shape[1] - 1:
-            foreground = class_scores[:, 1:]
-        else:
-            foreground = class_scores[:, columns]
+        every_class = columns.size == class_scores.shape[1] - 1
+        foreground = class_scores[:, 1:] if every_class else class_scores[:, columns]
 
         if config.nms == "agnostic":
             best_raw = foreground.max(axis=1)
@@ -148,7 +147,9 @@ class SSDPostprocessor:
             # The best class of each kept anchor only (ties: lowest class id, like TFLite's op).
             kept_columns = columns[foreground[kept_anchors].argmax(axis=1)]
         else:
-            anchors, column_positions = _above(foreground, self.raw_threshold)
+            # Every class: the whole (contiguous) array, background column left out, is faster.
+            anchors, column_positions = (_above(class_scores, self.raw_threshold, first_column=1) if every_class
+                                         else _above(foreground, self.raw_threshold))
             if anchors.size == 0:
                 return _empty()
             kept, kept_boxes = non_max_suppression_with_boxes(
