@@ -250,11 +250,11 @@ class _LiveView:
     """The service's live view in this process: its JPEG encoder, the aiohttp app on 127.0.0.1 in
     a thread of its own, and `clients` HTTP clients that read /stream.mjpeg and /api/v1/events."""
 
-    def __init__(self, hub, clients: int = 2):
+    def __init__(self, hub, want_display, clients: int = 2):
         from ssdlite_detect.service.annotated import AnnotatedFrameEncoder
 
         self.hub = hub
-        self.encoder = AnnotatedFrameEncoder(hub)
+        self.encoder = AnnotatedFrameEncoder(hub, want_display=want_display)  # as the service's
         self.clients = clients
         self.received = 0
         self._stop = threading.Event()
@@ -327,8 +327,9 @@ def output_run(detector: Detector, output: str, frames: int, size=(640, 480), fp
             recorder = RecorderOutput(VideoRecorder(os.path.join(folder, "annotated.mkv"), SOFTWARE_CHAIN),
                                       streams.frame_rate, policy_for(options.spec))
             recorder.start(runner.hub.results)
+            streams.want_display(recorder)
         elif output in ("viewers", "http_no_viewer"):
-            view = _LiveView(runner.hub, clients=2 if output == "viewers" else 0)
+            view = _LiveView(runner.hub, streams.want_display, clients=2 if output == "viewers" else 0)
             view.start()
         cpu_start = time.process_time()
         threads = ThreadCPU().start()

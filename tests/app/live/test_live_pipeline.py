@@ -119,6 +119,19 @@ def test_the_display_branch_is_added_only_for_recording():
     assert "tee name=split" in text and "appsink name=display_sink" in text
 
 
+@pytest.mark.parametrize("chain", [SOFTWARE_CHAIN, PXP_CHAIN, G2D_CHAIN], ids=lambda chain: chain.name)
+@pytest.mark.parametrize("source", ["testsrc", "/dev/video0", "rtsp://127.0.0.1/x", "clip.mkv"])
+def test_every_chains_display_branch_starts_at_a_closed_valve(chain, source):
+    """The display branch is the same on every SoC (the hardware scalers are in the model
+    branch only): a closed valve that forwards caps and segments, before the branch's queue; its
+    appsink does not hold a file's preroll."""
+    text = describe_pipeline(parse_source(source), chain, (300, 300), display=True)
+    display_branch = text.split(" split. ! ")[2]
+    assert display_branch.startswith("valve name=display_valve drop=true drop-mode=forward-sticky-events ! queue ")
+    assert "name=display_queue" in display_branch and "async=false" in display_branch
+    assert text.count("valve name=") == 1 and "async=false" not in text.split(" split. ! ")[1]  # the model branch
+
+
 def test_camera_size_and_rate_accept_raw_or_mjpeg():
     text = describe_pipeline(parse_source("/dev/video0", (1280, 720), 30), PXP_CHAIN, (300, 300))
     assert 'caps="video/x-raw,width=1280,height=720,framerate=30/1;image/jpeg,width=1280,height=720,framerate=30/1"' in text
@@ -130,8 +143,14 @@ def test_camera_size_and_rate_accept_raw_or_mjpeg():
 def test_every_software_pipeline_parses_with_real_gstreamer(gst, source, display):
     Gst = gst.Gst
     pipeline = Gst.parse_launch(describe_pipeline(parse_source(source), SOFTWARE_CHAIN, (300, 300), display))
-    for name in ("src", "frames", "model_sink") + (("display_sink",) if display else ()):
+    for name in ("src", "frames", "model_sink") + (("display_valve", "display_sink") if display else ()):
         assert pipeline.get_by_name(name) is not None
+    if display:
+        valve = pipeline.get_by_name("display_valve")
+        assert valve.get_property("drop") is True
+        assert valve.get_property("drop-mode").value_nick == "forward-sticky-events"
+        assert valve.get_static_pad("src").get_peer().get_parent_element().get_name() == "display_queue"
+        assert pipeline.get_by_name("display_sink").get_property("async") is False
     pipeline.set_state(Gst.State.NULL)
 
 

@@ -203,3 +203,27 @@ def test_an_object_that_ended_gets_no_snapshot_from_a_result_queued_before_its_e
         reasons.append((item[1], item[0].frame))
     assert reasons == [("new", 0), ("end", 1)], reasons  # frame 1: the pending better one, encoded at the end
     assert output.store.get(7).frame == 1 and output.encoded == 2
+
+
+def test_what_the_outputs_want_survives_the_source_opened_again(reference_detector):
+    """SourceStreams makes a new VideoSource for every attempt (real GStreamer, testsrc): the
+    display branch's valve of each follows the owners that want full-size frames."""
+    from ssdlite_detect.live.pipeline import SourceOptions, parse_source
+    from ssdlite_detect.live.runner import SourceStreams
+
+    streams = SourceStreams(reference_detector, SourceOptions(parse_source("testsrc", (320, 240), 30)), display=True)
+    recorder = object()
+
+    def frames_of_one_stream():
+        stream = streams.open(max_frames=6)
+        return stream, [frame for _result, frame in stream.results_with_frames()]
+
+    streams.want_display(recorder, True)
+    first, frames = frames_of_one_stream()
+    assert streams.display_wanted and frames[-1].display is not None
+    second, frames = frames_of_one_stream()
+    assert second.source is not first.source  # a new pipeline, the valve open from its start
+    assert sum(frame.display is not None for frame in frames) >= 4  # a live display queue may drop one
+    streams.want_display(recorder, False)
+    _third, frames = frames_of_one_stream()
+    assert not streams.display_wanted and all(frame.display is None for frame in frames)

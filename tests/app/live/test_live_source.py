@@ -324,3 +324,79 @@ def test_the_hardware_chains_output_formats_give_the_same_pixels(raw_mkv, still_
     for frame, still in zip(frames, still_frames):
         with Image.open(still) as image:
             np.testing.assert_array_equal(frame.pixels, np.asarray(image.convert("RGB")))
+
+
+def read_frames(source, count, timeout=20.0):
+    """The next `count` frames of a started source."""
+    frames = []
+    deadline = time.monotonic() + timeout
+    while len(frames) < count:
+        assert time.monotonic() < deadline, "the source hung"
+        frame = source.read(0.2)
+        if frame is not None:
+            frames.append(frame)
+    return frames
+
+
+def test_display_frames_come_only_while_someone_wants_them(gst):
+    """The display branch's valve: closed from the start (no full-size frame, the branch's appsink
+    gets nothing), open while any owner wants frames, closed again when the last one stops."""
+    with open_source("testsrc", size=(320, 240), fps=60, display=True) as source:
+        valve = source.pipeline.get_by_name("display_valve")
+        assert valve.get_property("drop") is True
+        assert all(f.display is None for f in read_frames(source, 10))
+        assert source._display_sink.try_pull_sample(0) is None  # nothing was converted
+        recorder, viewer = object(), object()
+        source.want_display(recorder, True)
+        source.want_display(viewer, True)
+        assert valve.get_property("drop") is False
+        frames = read_frames(source, 20)
+        shown = [f for f in frames if f.display is not None]
+        assert len(shown) >= 15  # the first frames after opening may have passed the tee before it
+        assert shown[-1].display.shape == (240, 320, 3)
+        source.want_display(recorder, False)  # the viewer still wants them
+        assert valve.get_property("drop") is False
+        assert read_frames(source, 5)[-1].display is not None
+        source.want_display(viewer, False)
+        assert valve.get_property("drop") is True
+        read_frames(source, 3)  # what passed the valve before it closed is let go
+        assert all(f.display is None for f in read_frames(source, 10))
+        assert source._display_sink.try_pull_sample(int(0.2 * 1e9)) is None
+
+
+def test_a_file_with_its_display_branch_closed_plays_and_opens_midway(gst, still_frames, tmp_path):
+    """A file has back-pressure and prerolls: a closed valve must neither hold the pipeline in
+    PAUSED (the display appsink waits for no frame) nor, once open, pair frames wrongly."""
+    stills = frames_of(still_frames)
+    clip = encode_clip(gst, stills * 5, tmp_path / "stills-x5.mkv", "matroskamux")  # 30 lossless frames
+    source = open_source(clip, display=True)
+    owner = object()
+    frames = []
+    with source:
+        deadline = time.monotonic() + 20.0
+        while True:
+            assert time.monotonic() < deadline, "the source hung"
+            try:
+                frame = source.read(0.2)
+            except EndOfStream:
+                break
+            if frame is not None:
+                frames.append(frame)
+                if len(frames) == 2:
+                    source.want_display(owner, True)
+    assert [f.index for f in frames] == list(range(30))
+    assert all(f.display is None for f in frames[:2])
+    # The frames already past the tee when the valve opened (the model branch's queue and
+    # appsink: at most 6) come without; every later one with its own full-size frame.
+    assert all(f.display is not None for f in frames[2 + 7:])
+    for frame in frames:
+        if frame.display is not None:
+            np.testing.assert_array_equal(frame.display, np.asarray(stills[frame.index % len(stills)]))
+
+
+def test_display_wanted_before_start_gives_every_file_frame(raw_mkv, still_frames):
+    source = open_source(raw_mkv, display=True)
+    source.want_display("recorder", True)
+    frames = read_all(source)
+    assert len(frames) == len(still_frames)
+    assert all(f.display is not None for f in frames)

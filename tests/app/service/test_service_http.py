@@ -92,6 +92,7 @@ def test_status_reports_the_running_stream(service):
     assert status["frames"] >= 3 and status["fps"] > 0
     assert 0 < status["latency_median_ms"] <= status["latency_p90_ms"]
     assert status["uptime_s"] > 0 and status["dropped"] >= 0
+    assert status["display_frames"] is True  # the in-memory snapshots want every full-size frame
 
 
 SAMPLE = re.compile(r'^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?P<labels>[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*"'
@@ -218,3 +219,51 @@ def test_clients_that_never_read_do_not_slow_detection(service):
     finally:
         for sock in stalled:
             sock.close()
+
+
+# From the first viewer's connection to its first JPEG frame: the encoder's next result opens the
+# display branch's valve, the frames already in the stream (read before it opened) go by without,
+# then the next one is drawn: a few results' time. 2-4 s here with the CPU model at 1 FPS on a
+# loaded 2-core machine, as before the valve (every frame converted); well under 1 s at 10 FPS.
+FIRST_JPEG_S = 10.0
+
+
+def test_the_display_branch_runs_only_while_someone_watches(start_service, bus_clip, token_file):
+    """--http without snapshots: nobody on /stream.mjpeg, no full-size frames (the valve closed);
+    a viewer gets JPEG frames at once, also after the clip's replay opened a new source; once it
+    goes, the valve closes again."""
+    service = start_service("--source", bus_clip, "--realtime", "--http", "0", "--http-token-file", token_file,
+                            "--snapshot-objects", "0")
+    wait_for(lambda: service.status(TOKEN)["frames"] >= 3, 60, "the first frames")
+    time.sleep(1.0)  # the JPEG encoder has seen results with nobody watching
+    status = service.status(TOKEN)
+    assert (status["display_frames"], status["http_streaming_clients"]) == (False, 0)
+    request = urllib.request.Request(service.url + "/stream.mjpeg", headers={"Authorization": f"Bearer {TOKEN}"})
+    connected = time.monotonic()
+    data = b""
+    with urllib.request.urlopen(request, timeout=30) as response:
+        while not mjpeg_parts(data):
+            assert time.monotonic() - connected < FIRST_JPEG_S, "no JPEG frame within the bound"
+            data += response.read1(65536)
+        first_after = time.monotonic() - connected
+        assert service.status(TOKEN)["display_frames"] is True
+        # The clip (4 s) ends and plays again on a new source: its frame numbers start again.
+        frame_now = lambda: json.loads(http_get(service.url + "/api/v1/detections", TOKEN)[2])["frame"]  # noqa: E731
+        highest = frame_now()
+        deadline = time.monotonic() + 30
+        while frame_now() >= highest:
+            assert time.monotonic() < deadline, "the clip did not play again"
+            highest = max(highest, frame_now())
+            data += response.read1(65536)
+        seen = len(mjpeg_parts(data))
+        while len(mjpeg_parts(data)) < seen + 3:
+            data += response.read1(65536)
+        assert service.status(TOKEN)["display_frames"] is True
+    for jpeg in mjpeg_parts(data):
+        with Image.open(io.BytesIO(jpeg)) as image:
+            assert image.format == "JPEG" and image.size == (640, 360)
+    wait_for(lambda: service.status(TOKEN)["http_streaming_clients"] == 0, 10, "the viewer gone")
+    wait_for(lambda: service.status(TOKEN)["display_frames"] is False, 5, "the valve closed again")
+    print(f"first JPEG {first_after:.2f} s after connecting")
+    code, _seconds = service.stop()
+    assert code == 0, service.stderr

@@ -181,6 +181,7 @@ def run(options: LiveOptions, detector, note: Callable[[str], None], error: Call
             note(missing_encoder)
         outputs.append(RecorderOutput(recorder, streams.frame_rate, policy, on_end=output_ended))
         topics.append(runner.hub.results)
+        streams.want_display(outputs[-1])  # every frame, for the whole run
 
     if options.snapshots is not None:
         from ..live.snapshotter import SnapshotOutput
@@ -190,6 +191,7 @@ def run(options: LiveOptions, detector, note: Callable[[str], None], error: Call
         snapshots = SnapshotOutput(runner.hub, options.snapshots, options.snapshot_dir, policy, on_end=output_ended)
         outputs.append(snapshots)
         topics.append(runner.hub.results)
+        streams.want_display(snapshots)
 
     def stop(_signum, _frame) -> None:
         runner.stop()

@@ -9,7 +9,14 @@ Frame flow (each `!` is a GStreamer link):
 
     <source> ! decodebin ! [videoflip: files] ! video/x-raw ! identity name=frames ! [tee ->]
         queue ! <scaler for this SoC> ! appsink name=model_sink     (frames for the model)
-        queue ! videoconvert ! RGB ! appsink name=display_sink      (full size, --output only)
+        valve ! queue ! videoconvert ! RGB ! appsink name=display_sink
+                                     (full size: the annotated video, snapshots, the live view)
+
+The display branch's valve (`display_valve`) is closed unless something wants full-size frames
+(VideoSource.want_display): while it drops, the branch converts nothing. It forwards the sticky
+events (caps, segment, EOS) all the same, so the branch is negotiated when it opens, and the
+display appsink does not take part in prerolling (async=false): a file's pipeline would otherwise
+wait in PAUSED for a frame the closed valve never lets through.
 
 A file's frames are turned upright by its orientation tag, as stills are by EXIF (see
 source_elements).
@@ -189,6 +196,8 @@ def source_elements(spec: SourceSpec) -> str:
 # Full-size frames the display branch keeps while live, so that the frame matching a model frame
 # (same timestamp) is still there when the capture thread asks for it.
 DISPLAY_BACKLOG = 4
+# The display branch's gate, closed until VideoSource.want_display opens it (see the module doc).
+DISPLAY_VALVE = "valve name=display_valve drop=true drop-mode=forward-sticky-events"
 
 
 def _queue(spec: SourceSpec, name: str, keep: int = 1) -> str:
@@ -199,22 +208,25 @@ def _queue(spec: SourceSpec, name: str, keep: int = 1) -> str:
     return f"queue max-size-buffers=4 max-size-bytes=0 max-size-time=0 name={name}"
 
 
-def _appsink(name: str, spec: SourceSpec, keep: int = 1) -> str:
+def _appsink(name: str, spec: SourceSpec, keep: int = 1, preroll: bool = True) -> str:
+    """preroll=False: the pipeline's state changes do not wait for this sink's first frame."""
+    tail = "" if preroll else " async=false"
     if spec.drops_frames:
         # Only the newest frames are kept; a file in real time is paced by the clock (sync).
         sync = "true" if spec.realtime else "false"
-        return f"appsink name={name} sync={sync} max-buffers={keep} drop=true enable-last-sample=false"
-    return f"appsink name={name} sync=false max-buffers=2 drop=false enable-last-sample=false"
+        return f"appsink name={name} sync={sync} max-buffers={keep} drop=true enable-last-sample=false{tail}"
+    return f"appsink name={name} sync=false max-buffers=2 drop=false enable-last-sample=false{tail}"
 
 
 def describe_pipeline(spec: SourceSpec, chain: VideoChain, model_size: Tuple[int, int], display: bool = False) -> str:
     """The whole pipeline text. model_size: (height, width) of the model input; display: also
-    deliver full-size RGB frames (for the annotated video)."""
+    a branch for full-size RGB frames (the annotated video, snapshots, the live view), behind a
+    valve that starts closed."""
     height, width = model_size
     model_branch = f"{_queue(spec, 'model_queue')} ! {scale_elements(chain, width, height)} ! {_appsink('model_sink', spec)}"
     head = f"{source_elements(spec)} ! identity name=frames silent=true"
     if not display:
         return f"{head} ! {model_branch}"
-    display_branch = (f"{_queue(spec, 'display_queue', DISPLAY_BACKLOG)} ! videoconvert ! video/x-raw,format=RGB ! "
-                      f"{_appsink('display_sink', spec, DISPLAY_BACKLOG)}")
+    display_branch = (f"{DISPLAY_VALVE} ! {_queue(spec, 'display_queue', DISPLAY_BACKLOG)} ! videoconvert ! "
+                      f"video/x-raw,format=RGB ! {_appsink('display_sink', spec, DISPLAY_BACKLOG, preroll=False)}")
     return f"{head} ! tee name=split split. ! {model_branch} split. ! {display_branch}"

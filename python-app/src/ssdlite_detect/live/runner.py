@@ -45,17 +45,31 @@ RETRY_MAX_S = 15.0
 
 class SourceStreams:
     """New DetectionStreams of `detector` on one source (see the module doc). display: the source
-    also delivers full-size frames, for outputs that draw on them (the annotated video, the live
-    view)."""
+    has a display branch, for outputs that draw on full-size frames (the annotated video, the
+    snapshots, the live view); it delivers them while an output wants them (want_display)."""
 
     def __init__(self, detector, options: SourceOptions, display: bool = False,
                  on_note: Optional[Callable[[str], None]] = None):
         self.detector = detector
         self.options = options
         self.display = display
+        self._display_owners = set()
+        self._lock = threading.Lock()
         self._next: Optional[VideoSource] = self._new_source(None, on_note)  # chooses the chain
         self._current = self._next  # the source that runs now, or ran last
         self.chain = self._next.chain
+
+    def want_display(self, owner, wanted: bool = True) -> None:
+        """VideoSource.want_display on the source that runs now, and on every source opened after
+        it (a reconnection keeps what the outputs want); safe from any thread."""
+        with self._lock:
+            if wanted:
+                self._display_owners.add(owner)
+            else:
+                self._display_owners.discard(owner)
+            for source in (self._current, self._next):  # the same one before the first open()
+                if source is not None:
+                    source.want_display(owner, wanted)
 
     def _new_source(self, chain, on_note=None) -> VideoSource:
         timeout = self.options.connect_timeout
@@ -64,6 +78,11 @@ class SourceStreams:
             chain=chain, display=self.display,
             connect_timeout=timeout, stall_timeout=timeout, on_note=on_note,
         )
+
+    @property
+    def display_wanted(self) -> bool:
+        """Whether the source delivers full-size frames now (its display branch's valve is open)."""
+        return self._current.display_wanted
 
     @property
     def name(self) -> str:
@@ -76,8 +95,11 @@ class SourceStreams:
 
     def open(self, max_frames: Optional[int] = None, duration: Optional[float] = None) -> DetectionStream:
         """A new, unstarted stream on a new VideoSource (a stream is not restartable)."""
-        source, self._next = self._next or self._new_source(self.chain), None
-        self._current = source
+        with self._lock:
+            source, self._next = self._next or self._new_source(self.chain), None
+            for owner in self._display_owners:
+                source.want_display(owner, True)
+            self._current = source
         return DetectionStream(self.detector, source, max_frames=max_frames, duration=duration)
 
 

@@ -6,6 +6,11 @@ source frame's size, index (counting dropped frames) and timestamp.
     frame = source.read(timeout=0.1)   # None while nothing new; EndOfStream; SourceError
     source.close()
 
+With display=True the pipeline also has a branch for full-size frames (frame.display), behind a
+valve that stays closed, costing nothing, until an owner calls want_display(owner, True); it
+closes again once every owner has called want_display(owner, False). While closed, read() does not
+touch the display branch and frame.display is None.
+
 GStreamer's streaming threads decode and scale (on the SoC's 2D engine where there is one); the
 caller's thread only copies the small frame out of the buffer. Every wait is bounded: a source
 that never delivers a first frame (an RTSP server that does not answer) or stops delivering (a
@@ -55,7 +60,7 @@ class Frame:
     height: int
     pixels: np.ndarray
     captured_at: float          # time.perf_counter() of capture (live) or of leaving the pipeline (files)
-    display: Optional[np.ndarray] = None  # full-size RGB frame, when the source was opened with display=True
+    display: Optional[np.ndarray] = None  # full-size RGB frame, while someone wants them (want_display)
 
 
 def find_camera(gst) -> str:
@@ -213,6 +218,11 @@ class VideoSource:
         self._started_at = 0.0
         self._last_frame_at = 0.0
         self._held_display = None
+        self._display_owners = set()       # who wants full-size frames (want_display)
+        self._display_lock = threading.Lock()
+        self._display_wanted = False       # the owners' verdict, read by read() without the lock
+        self._display_pulled = False       # whether the last read() pulled a full-size frame
+        self._valve = None
         self._error: Optional[str] = None  # an ERROR posted by the pipeline, raised once drained
         self._drain_left = 2               # the model appsink holds at most 2 buffers
         self._last_pts = None       # for the end-of-file check: a truncated file just ends early
@@ -249,6 +259,10 @@ class VideoSource:
                 factory.set_rank(Gst.Rank.PRIMARY + 100)
         self._model_sink = self.pipeline.get_by_name("model_sink")
         self._display_sink = self.pipeline.get_by_name("display_sink")
+        with self._display_lock:
+            self._valve = self.pipeline.get_by_name("display_valve")
+            if self._valve is not None:
+                self._valve.set_property("drop", not self._display_wanted)
         counter_pad = self.pipeline.get_by_name("frames").get_static_pad("src")
         counter_pad.add_probe(Gst.PadProbeType.BUFFER | Gst.PadProbeType.EVENT_DOWNSTREAM, self._count_frame)
         self._bus = self.pipeline.get_bus()
@@ -260,8 +274,29 @@ class VideoSource:
 
     def close(self) -> None:
         if self.pipeline is not None:
+            with self._display_lock:
+                self._valve = None
             self.pipeline.set_state(self._gst.Gst.State.NULL)
             self.pipeline = None
+
+    def want_display(self, owner, wanted: bool = True) -> None:
+        """`owner` (any hashable object: an output) wants full-size frames, or no longer does.
+        The display branch's valve is open while at least one owner wants them; safe from any
+        thread, before start() too. A new VideoSource starts with no owner: SourceStreams carries
+        them over to the sources it opens again."""
+        with self._display_lock:
+            if wanted:
+                self._display_owners.add(owner)
+            else:
+                self._display_owners.discard(owner)
+            self._display_wanted = self.display and bool(self._display_owners)
+            if self._valve is not None:
+                self._valve.set_property("drop", not self._display_wanted)
+
+    @property
+    def display_wanted(self) -> bool:
+        """Whether the display branch's valve is open (someone wants full-size frames)."""
+        return self._display_wanted
 
     def __enter__(self) -> "VideoSource":
         self.start()
@@ -336,8 +371,12 @@ class VideoSource:
             return None
         self._last_frame_at = time.monotonic()
         frame = self._frame_from_sample(sample)
-        if self.display:
+        wanted = self._display_wanted
+        if wanted:
             frame.display = self._display_for(sample.get_buffer().pts)
+        elif self._display_pulled:
+            self._drop_display()
+        self._display_pulled = wanted
         self.frames_read += 1
         return frame
 
@@ -439,15 +478,25 @@ class VideoSource:
             return now
         return now - age_ns / 1e9
 
+    def _drop_display(self) -> None:
+        """The valve has just closed: the full-size frames it let through before are let go.
+        Needed for files: their display branch does not drop frames (back-pressure), and a frame
+        the valve was pushing into a full queue as it closed would wait for room, holding the
+        tee and with it the model branch, for ever."""
+        self._held_display = None
+        while self._display_sink.try_pull_sample(0) is not None:
+            pass
+
     def _display_for(self, pts: int) -> Optional[np.ndarray]:
-        """The full-size frame with the same timestamp, from the display branch."""
+        """The full-size frame with the same timestamp, from the display branch (None at once
+        when the valve closes meanwhile)."""
         held, self._held_display = self._held_display, None
         deadline = time.monotonic() + 1.0
         while True:
             sample = held or self._display_sink.try_pull_sample(int(0.05 * 1e9))
             held = None
             if sample is None:
-                if time.monotonic() > deadline or self._display_sink.is_eos():
+                if time.monotonic() > deadline or self._display_sink.is_eos() or not self._display_wanted:
                     return None
                 continue
             sample_pts = sample.get_buffer().pts

@@ -2,7 +2,9 @@
 
 Drawing (draw.annotate, the still-image code) and JPEG encoding cost tens of milliseconds per
 frame on the board's Cortex-A cores, so they never run on the detection path: this thread takes
-only the newest result (a one-item dropping subscription) and only while someone watches.
+only the newest result (a one-item dropping subscription) and only while someone watches. It
+wants the source's full-size frames (SourceStreams.want_display) only then too: with nobody on
+/stream.mjpeg, the display branch's valve is closed and converts nothing.
 """
 from __future__ import annotations
 
@@ -36,12 +38,17 @@ def encode_annotated(result, frame, regions=None) -> Optional[bytes]:
 
 class AnnotatedFrameEncoder:
     """Publishes annotated JPEG frames to `hub.jpegs` while it has subscribers. regions(): the
-    zones and lines in the frames' pixels, or None (no objects stage, or no frame seen yet)."""
+    zones and lines in the frames' pixels, or None (no objects stage, or no frame seen yet);
+    want_display(owner, wanted): SourceStreams.want_display, called as the first subscriber comes
+    and the last goes."""
 
-    def __init__(self, hub: ResultHub, regions: Callable[[], Optional[object]] = lambda: None):
+    def __init__(self, hub: ResultHub, regions: Callable[[], Optional[object]] = lambda: None,
+                 want_display: Callable[[object, bool], None] = lambda _owner, _wanted: None):
         self.hub = hub
         self.regions = regions
+        self.want_display = want_display
         self.encoded = 0
+        self._watched = False
         self._stop = threading.Event()
         self._subscription = ThreadSubscription(size=1, max_age=MAX_AGE_S)
         self._thread = threading.Thread(target=self._run, name="ssdlite-jpeg", daemon=True)
@@ -54,11 +61,16 @@ class AnnotatedFrameEncoder:
         self._stop.set()
         self.hub.results.unsubscribe(self._subscription)
         self._thread.join(timeout)  # it ends after the frame at hand
+        self.want_display(self, False)
 
     def _run(self) -> None:
         while not self._stop.is_set() and not self._subscription.finished:
             item = self._subscription.get(timeout=0.5)
-            if item is None or self.hub.jpegs.subscriber_count == 0:
+            watched = self.hub.jpegs.subscriber_count > 0
+            if watched != self._watched:  # the first viewer came, or the last went
+                self._watched = watched
+                self.want_display(self, watched)
+            if item is None or not watched:
                 continue
             jpeg = encode_annotated(*item, self.regions())
             if jpeg is not None:

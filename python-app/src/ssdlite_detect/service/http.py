@@ -83,6 +83,8 @@ async def status(request: web.Request) -> web.Response:
     hub: ResultHub = request.app["hub"]
     body = hub.status()
     body["http_streaming_clients"] = request.app["streaming_clients"]
+    if request.app["display_frames"] is not None:
+        body["display_frames"] = request.app["display_frames"]()
     guard = request.app.get("connections")
     if guard is not None:
         body["http_connections"] = {"open": guard.open, "cap": guard.cap, "timed_out": guard.timed_out,
@@ -213,16 +215,19 @@ async def _close_streams(app: web.Application) -> None:
 
 
 def build_app(hub: ResultHub, token: Optional[str] = None, mqtt=None, health_grace: float = HEALTH_GRACE_S,
-              on_startup=(), on_cleanup=(), objects=None, snapshots=None) -> web.Application:
+              on_startup=(), on_cleanup=(), objects=None, snapshots=None,
+              display_frames: Optional[Callable[[], bool]] = None) -> web.Application:
     """The application. on_startup/on_cleanup: coroutines (app) -> None that start and stop the
     pipeline and the other outputs with the server; objects: the runner's ObjectStage (the
-    tracked objects and counts), or None; snapshots: the SnapshotStore, or None."""
+    tracked objects and counts), or None; snapshots: the SnapshotStore, or None; display_frames():
+    whether the source delivers full-size frames now (the status's `display_frames`), or None."""
     app = web.Application(middlewares=[_require_token])
     app["hub"] = hub
     app["token"] = token
     app["mqtt"] = mqtt
     app["objects"] = objects
     app["snapshots"] = snapshots
+    app["display_frames"] = display_frames
     app["health_grace"] = health_grace
     app["streaming_clients"] = 0
     app["subscriptions"] = set()

@@ -109,10 +109,13 @@ def run_service(options: ServiceOptions, detector, on_note: Callable[[str], None
         if options.snapshot_dir is not None:
             options.snapshot_dir.on_note = on_note
         snapshots = SnapshotOutput(runner.hub, options.snapshots, options.snapshot_dir)
+        runner.streams.want_display(snapshots)  # every frame, for the service's whole life
         extras.append(snapshots)
         if mqtt is not None:
             extras.append(MqttSnapshotPublisher(runner.hub, mqtt))
-    encoder = AnnotatedFrameEncoder(runner.hub, stage.resolved_regions) if serves_http else None
+    # The live view's full-size frames only while someone watches /stream.mjpeg.
+    encoder = (AnnotatedFrameEncoder(runner.hub, stage.resolved_regions, runner.streams.want_display)
+               if serves_http else None)
     try:
         return asyncio.run(_serve(options, runner, mqtt, encoder, Notifier(), on_note, on_error, extras,
                                   snapshots.store if snapshots is not None else None))
@@ -162,7 +165,8 @@ async def _serve(options: ServiceOptions, runner: StreamRunner, mqtt, encoder, n
 
     token = required_token(options.http[0], options.http_token, options.http_unauthenticated) if options.http else None
     app = build_app(hub, token=token, mqtt=mqtt, on_startup=[start_pipeline], on_cleanup=[stop_pipeline],
-                    objects=runner.stage, snapshots=snapshots)
+                    objects=runner.stage, snapshots=snapshots,
+                    display_frames=lambda: runner.streams.display_wanted)
     # aiohttp's protocol objects come from server.server once set up; the guard asks for one per connection.
     guard = ConnectionGuard(loop, lambda: server.server())
     app.middlewares.insert(0, guard.middleware())
