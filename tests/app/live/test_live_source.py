@@ -24,8 +24,9 @@ def open_source(text, model_size=(300, 300), **options):
     return VideoSource(parse_source(str(text), **spec_options), model_size, chain=SOFTWARE_CHAIN, **options)
 
 
-def read_all(source, limit=1000, timeout=20.0):
-    """Every frame until the end; SourceError propagates (frames read so far are in .frames)."""
+def read_all(source, limit=1000, timeout=20.0, on_frame=lambda _frames: None):
+    """Every frame until the end; SourceError propagates (frames read so far are in .frames).
+    on_frame(frames so far): called after each frame, e.g. to change the source midway."""
     frames = []
     deadline = time.monotonic() + timeout
     read_all.frames = frames
@@ -38,6 +39,7 @@ def read_all(source, limit=1000, timeout=20.0):
                 break
             if frame is not None:
                 frames.append(frame)
+                on_frame(frames)
     return frames
 
 
@@ -371,19 +373,12 @@ def test_a_file_with_its_display_branch_closed_plays_and_opens_midway(gst, still
     clip = encode_clip(gst, stills * 5, tmp_path / "stills-x5.mkv", "matroskamux")  # 30 lossless frames
     source = open_source(clip, display=True)
     owner = object()
-    frames = []
-    with source:
-        deadline = time.monotonic() + 20.0
-        while True:
-            assert time.monotonic() < deadline, "the source hung"
-            try:
-                frame = source.read(0.2)
-            except EndOfStream:
-                break
-            if frame is not None:
-                frames.append(frame)
-                if len(frames) == 2:
-                    source.want_display(owner, True)
+
+    def open_valve_after_two(frames):
+        if len(frames) == 2:
+            source.want_display(owner, True)
+
+    frames = read_all(source, on_frame=open_valve_after_two)
     assert [f.index for f in frames] == list(range(30))
     assert all(f.display is None for f in frames[:2])
     # The frames already past the tee when the valve opened (the model branch's queue and
