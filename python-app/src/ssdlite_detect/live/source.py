@@ -43,6 +43,11 @@ DEFAULT_STALL_TIMEOUT = 10.0    # seconds without a frame before a running sourc
 # A file has nothing to connect to: its first frame only waits for plugins to load and decode,
 # which a loaded board may take long over; this bound only guarantees that nothing hangs.
 FILE_FIRST_FRAME_TIMEOUT = 60.0
+# After an ERROR, read() still returns the frames decoded before it: a file's model branch holds
+# up to 4 in its queue, 1 or 2 in the scaler and 2 in the appsink; each is waited for at most
+# DRAIN_WAIT_S (the error itself is raised within DRAIN_FRAMES x DRAIN_WAIT_S).
+DRAIN_FRAMES = 8
+DRAIN_WAIT_S = 0.1
 _PENDING_LIMIT = 256            # frames the counter remembers until the model branch delivers them
 
 
@@ -223,8 +228,8 @@ class VideoSource:
         self._display_wanted = False       # the owners' verdict, read by read() without the lock
         self._display_pulled = False       # whether the last read() pulled a full-size frame
         self._valve = None
-        self._error: Optional[str] = None  # an ERROR posted by the pipeline, raised once drained
-        self._drain_left = 2               # the model appsink holds at most 2 buffers
+        self._error = None  # the pipeline's ERROR message (a Gst.Message), raised once drained
+        self._drain_left = DRAIN_FRAMES    # frames still taken after an ERROR (read())
         self._last_pts = None       # for the end-of-file check: a truncated file just ends early
         self._pts_step = None
         self.location = spec.location
@@ -268,7 +273,8 @@ class VideoSource:
         self._bus = self.pipeline.get_bus()
         self._started_at = self._last_frame_at = time.monotonic()
         if self.pipeline.set_state(Gst.State.PLAYING) == Gst.StateChangeReturn.FAILURE:
-            error = self._bus_error(wait=1.0) or f"{self.name}: cannot start the source"
+            message = self._bus_error(wait=1.0)
+            error = self._explain(message) if message is not None else f"{self.name}: cannot start the source"
             self.close()
             raise SourceError(error)
 
@@ -353,17 +359,18 @@ class VideoSource:
         if self._error is None:
             self._error = self._bus_error()
         if self._error is not None:
-            # Return what reached the appsink before the error (at most its few buffers), then fail.
-            sample = self._model_sink.try_pull_sample(0) if self._drain_left > 0 else None
+            # Return the frames decoded before the error, then fail: those in the appsink, and
+            # those still on their way to it (the model branch's queue keeps streaming them).
+            sample = self._model_sink.try_pull_sample(int(DRAIN_WAIT_S * 1e9)) if self._drain_left > 0 else None
             self._drain_left -= 1
             if sample is None:
-                raise SourceError(self._error)
+                raise SourceError(self._explain(self._error))
         else:
             sample = self._model_sink.try_pull_sample(int(timeout * 1e9))
         if sample is None:
             self._error = self._bus_error()
             if self._error is not None:
-                raise SourceError(self._error)
+                raise SourceError(self._explain(self._error))
             if self._model_sink.is_eos():
                 self._check_complete()
                 raise EndOfStream()
@@ -409,12 +416,15 @@ class VideoSource:
                 f"{self.name}: source lost: no frame for {self.stall_timeout:g} s after {self.frames_read} frame(s)"
             )
 
-    def _bus_error(self, wait: float = 0.0) -> Optional[str]:
-        """The one-line explanation of an ERROR the pipeline posted, or None."""
+    def _bus_error(self, wait: float = 0.0):
+        """An ERROR message the pipeline posted (Gst.Message), or None."""
         Gst = self._gst.Gst
-        message = self._bus.timed_pop_filtered(int(wait * Gst.SECOND), Gst.MessageType.ERROR)
-        if message is None:
-            return None
+        return self._bus.timed_pop_filtered(int(wait * Gst.SECOND), Gst.MessageType.ERROR)
+
+    def _explain(self, message) -> str:
+        """The one-line explanation of an ERROR message, with the frames read by now: explained
+        when raised, not when seen, since a file's decoder runs ahead of the reader and fails
+        while frames before the damage still wait in the appsink (read() returns them first)."""
         error, debug = message.parse_error()
         element = message.src.get_name() if message.src is not None else "pipeline"
         return explain_error(self._gst, self.spec, error, debug, element, self.frames_read, self.name)
