@@ -108,7 +108,7 @@ def test_user_values_are_never_pasted_into_the_pipeline():
 def test_only_files_follow_their_orientation_tag(source, flips):
     """Containers carry the orientation tag (a phone's rotate-90); RTP and cameras carry none."""
     text = describe_pipeline(parse_source(source), SOFTWARE_CHAIN, (300, 300))
-    assert ("decodebin ! videoflip name=orientation video-direction=auto ! video/x-raw ! identity name=frames"
+    assert ("decodebin name=decoder ! videoflip name=orientation video-direction=auto ! video/x-raw ! identity name=frames"
             in text) == flips
     assert ("videoflip" in text) == flips
 

@@ -172,6 +172,20 @@ def test_audio_only_file_has_no_video(gst, tmp_path):
     expect_error(open_source(path), "audio.mkv: has no video stream")
 
 
+def test_a_file_with_audio_and_video_plays_its_video(gst, tmp_path):
+    """The no-video check (decodebin's no-more-pads with no video stream among them) does not
+    fire on a file whose audio stream comes with a video one."""
+    path = tmp_path / "both.mkv"
+    pipeline = gst.Gst.parse_launch(
+        f"matroskamux name=mux ! filesink location={path} "
+        "audiotestsrc num-buffers=20 ! vorbisenc ! mux. "
+        "videotestsrc num-buffers=10 ! video/x-raw,width=320,height=240,framerate=10/1 ! jpegenc ! mux.")
+    pipeline.set_state(gst.Gst.State.PLAYING)
+    pipeline.get_bus().timed_pop_filtered(10 * gst.Gst.SECOND, gst.Gst.MessageType.EOS)
+    pipeline.set_state(gst.Gst.State.NULL)
+    assert len(read_all(open_source(path))) == 10
+
+
 def test_truncated_file_reports_the_frames_before_the_damage(raw_mkv, tmp_path):
     data = raw_mkv.read_bytes()
     path = tmp_path / "truncated.mkv"

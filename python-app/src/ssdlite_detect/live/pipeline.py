@@ -190,7 +190,7 @@ def source_elements(spec: SourceSpec) -> str:
     # system-memory raw video only. vpudec (i.MX 8M Plus) offers NV12, I420, YV12, Y444... as
     # plain video/x-raw (read in imx-gst1.0-plugin's source, not at the BSP's commit), so 8-bit
     # video should negotiate through it; 10-bit (NV12_10LE) would not. Unverified on the board.
-    return f"filesrc name=src ! decodebin ! {ORIENTATION_ELEMENT} ! video/x-raw"
+    return f"filesrc name=src ! decodebin name=decoder ! {ORIENTATION_ELEMENT} ! video/x-raw"
 
 
 # Full-size frames the display branch keeps while live, so that the frame matching a model frame

@@ -229,6 +229,8 @@ class VideoSource:
         self._display_pulled = False       # whether the last read() pulled a full-size frame
         self._valve = None
         self._error = None  # the pipeline's ERROR message (a Gst.Message), raised once drained
+        self._video_pads = 0        # files: decoded video streams decodebin exposed
+        self._no_video = False      # files: every stream is out and none is video
         self._drain_left = DRAIN_FRAMES    # frames still taken after an ERROR (read())
         self._last_pts = None       # for the end-of-file check: a truncated file just ends early
         self._pts_step = None
@@ -268,6 +270,10 @@ class VideoSource:
             self._valve = self.pipeline.get_by_name("display_valve")
             if self._valve is not None:
                 self._valve.set_property("drop", not self._display_wanted)
+        decoder = self.pipeline.get_by_name("decoder")  # files: known to have no video once all pads are out
+        if decoder is not None:
+            decoder.connect("pad-added", self._on_decoded_pad)
+            decoder.connect("no-more-pads", self._on_all_decoded_pads)
         counter_pad = self.pipeline.get_by_name("frames").get_static_pad("src")
         counter_pad.add_probe(Gst.PadProbeType.BUFFER | Gst.PadProbeType.EVENT_DOWNSTREAM, self._count_frame)
         self._bus = self.pipeline.get_bus()
@@ -324,6 +330,19 @@ class VideoSource:
         return self._source_size
 
     # --- streaming-thread side -----------------------------------------------------------------
+    def _on_decoded_pad(self, _decoder, pad) -> None:
+        caps = pad.get_current_caps()
+        known = caps is not None and not caps.is_any() and caps.get_size() > 0
+        if not known or caps.get_structure(0).get_name().startswith("video/"):
+            self._video_pads += 1  # video, or caps not told: never reported as no video
+
+    def _on_all_decoded_pads(self, _decoder) -> None:
+        """decodebin exposed every stream of the file (a streaming thread): none is video. The
+        "not-linked" error that usually tells it comes from the demuxer only once it pushes on
+        the unlinked pads, which a short audio file sometimes ends without doing."""
+        if not self._video_pads:
+            self._no_video = True
+
     def _count_frame(self, pad, info):
         Gst = self._gst.Gst
         if info.type & Gst.PadProbeType.BUFFER:
@@ -371,6 +390,8 @@ class VideoSource:
             self._error = self._bus_error()
             if self._error is not None:
                 raise SourceError(self._explain(self._error))
+            if self._no_video and self.frames_read == 0:
+                raise SourceError(f"{self.name}: has no video stream")
             if self._model_sink.is_eos():
                 self._check_complete()
                 raise EndOfStream()
