@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -28,22 +27,20 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "tests" / "app"))  # the scene and the clip encoder live with the tests
 
 from live import synthetic_scene as scene  # noqa: E402
-from live.live_media import encode_clip  # noqa: E402
 from ssdlite_detect.live import gst as gst_loader  # noqa: E402
 
 CROSS_FRAME_TOLERANCE = 2
 
 
 def region_events_match(events, expected, track_of) -> bool:
+    """The test's checks (test_tracking_scene.py), as one verdict."""
     for object_id, track_id in track_of.items():
-        got = [e for e in events if e["track_id"] == track_id and e["type"] in ("enter", "leave", "cross")]
-        want = expected.get(object_id, [])
-        if [(e["type"], e.get("zone") or e.get("line"), e.get("direction")) for e in got] != [w[:3] for w in want]:
+        got, want = scene.region_events(events, track_id), expected.get(object_id, [])
+        if [scene.event_key(e) for e in got] != [w[:3] for w in want]:
             return False
         if any(e["type"] == "cross" and abs(e["frame"] - w[3]) > CROSS_FRAME_TOLERANCE for e, w in zip(got, want)):
             return False
-    objects = set(track_of.values())
-    return not [e for e in events if e["track_id"] not in objects and e["type"] in ("enter", "leave", "cross")]
+    return not scene.untracked_region_events(events, track_of)
 
 
 def main() -> int:
@@ -58,21 +55,13 @@ def main() -> int:
             return 1
     frames, truth = scene.render(reference, coco128)
     with tempfile.TemporaryDirectory() as folder:
-        clip = encode_clip(gst_loader.load(), frames, Path(folder) / "scene.avi",
-                           "videoconvert ! jpegenc quality=90 ! avimux", fps=scene.FPS)
-        zones = Path(folder) / "zones.toml"
-        zones.write_text(scene.ZONES_TOML)
-        command = [sys.executable, "-m", "ssdlite_detect",
-                   "--model", str(reference / "coco_ssd_mobilenet_v1_raw.tflite"),
-                   "--labels", str(reference / "coco_labels.txt"), "--device", "cpu",
-                   "--classes", ",".join(scene.LABELS), "--zones", str(zones), "--source", str(clip), "--json"]
-        outputs = []
-        for extra in ([], ["--events"]):
-            result = subprocess.run(command + extra, capture_output=True, text=True)
-            if result.returncode != 0:
-                print(f"tracking_accuracy: the CLI failed: {result.stderr.strip()}", file=sys.stderr)
-                return 1
-            outputs.append([json.loads(line) for line in result.stdout.splitlines()])
+        runs = scene.run_cli(gst_loader.load(), reference, frames, Path(folder))
+    outputs = []
+    for result in runs:
+        if result.returncode != 0:
+            print(f"tracking_accuracy: the CLI failed: {result.stderr.strip()}", file=sys.stderr)
+            return 1
+        outputs.append([json.loads(line) for line in result.stdout.splitlines()])
     score = scene.score_tracks(outputs[0], truth)
     report = {**score.to_dict(), "objects": len(score.track_of), "frames": len(outputs[0]),
               "region_events_exact": region_events_match(outputs[1], scene.expected_region_events(truth), score.track_of)}

@@ -17,16 +17,22 @@ crop, moved and scaled with it, clipped to the frame), per frame, with an id per
 that leaves the frame and comes back is a new object when it returns: the tracker has no
 appearance model (ByteTrack's scheme, as Frigate's), so nothing could know it is the same person.
 
-Pure Pillow and numpy: the test encodes the frames with GStreamer, runs the CLI on the clip and
-compares its tracks with `ground_truth` (py-motmetrics, motchallenge's protocol: IoU >= 0.5).
+Rendering is pure Pillow and numpy; run_cli encodes the frames with GStreamer and runs the CLI on
+the clip, score_tracks compares its tracks with the ground truth (py-motmetrics, MOTChallenge's
+protocol: IoU >= 0.5) and the region-event helpers its events with expected_region_events. The
+test (test_tracking_scene.py) and benchmarks/tracking_accuracy.py share them.
 """
 from __future__ import annotations
 
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from PIL import Image
+
+from live.live_media import encode_clip
 
 FRAME_SIZE = (960, 540)
 FPS = 10
@@ -300,3 +306,37 @@ def expected_region_events(truth: Sequence[Sequence[GroundTruth]]) -> Dict[str, 
     for object_id in [o for o, is_in in inside.items() if is_in]:
         events[object_id].append(("leave", "right", None, len(truth) - 1))
     return events
+
+
+CLIP_ENCODER = "videoconvert ! jpegenc quality=90 ! avimux"  # MJPEG, as a camera's or a phone's clip
+REGION_EVENTS = ("enter", "leave", "cross")
+
+
+def run_cli(gst, reference: Path, frames: Sequence[Image.Image], folder: Path,
+            timeout: Optional[float] = None) -> List[subprocess.CompletedProcess]:
+    """The scene encoded into `folder` and ZONES_TOML beside it, then the CLI with the reference
+    SSD on the clip twice: `--json` (frames), then `--json --events` (events)."""
+    clip = encode_clip(gst, frames, folder / "scene.avi", CLIP_ENCODER, fps=FPS)
+    zones = folder / "zones.toml"
+    zones.write_text(ZONES_TOML)
+    command = [sys.executable, "-m", "ssdlite_detect", "--model", str(reference / "coco_ssd_mobilenet_v1_raw.tflite"),
+               "--labels", str(reference / "coco_labels.txt"), "--device", "cpu", "--classes", ",".join(LABELS),
+               "--zones", str(zones), "--source", str(clip), "--json"]
+    return [subprocess.run(command + extra, capture_output=True, text=True, timeout=timeout)
+            for extra in ([], ["--events"])]
+
+
+def region_events(events: Sequence[dict], track_id: int) -> List[dict]:
+    """One track's zone and line events, in order."""
+    return [e for e in events if e["track_id"] == track_id and e["type"] in REGION_EVENTS]
+
+
+def event_key(event: dict) -> Tuple[str, Optional[str], Optional[str]]:
+    """(type, zone or line, direction): what expected_region_events gives without its frame."""
+    return event["type"], event.get("zone") or event.get("line"), event.get("direction")
+
+
+def untracked_region_events(events: Sequence[dict], track_of: Dict[str, int]) -> List[dict]:
+    """Zone and line events of tracks that are no ground-truth object's (passengers, fragments)."""
+    objects = set(track_of.values())
+    return [e for e in events if e["track_id"] not in objects and e["type"] in REGION_EVENTS]

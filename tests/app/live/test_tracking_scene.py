@@ -12,12 +12,9 @@ differently; the events and the switches have no room.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
-from live.live_media import encode_clip
 from live import synthetic_scene as scene
 
 IDF1_FLOOR = 0.92
@@ -35,16 +32,8 @@ def scene_run(gst, reference, rendered, tmp_path_factory):
     """The CLI's `--json` frames and `--events` on the encoded scene (a run each)."""
     pytest.importorskip("motmetrics", reason="py-motmetrics (requirements/app.txt) scores the tracks")
     frames, _truth = rendered
-    folder = tmp_path_factory.mktemp("scene")
-    clip = encode_clip(gst, frames, folder / "scene.avi", "videoconvert ! jpegenc quality=90 ! avimux", fps=scene.FPS)
-    zones = folder / "zones.toml"
-    zones.write_text(scene.ZONES_TOML)
-    command = [sys.executable, "-m", "ssdlite_detect", "--model", str(reference / "coco_ssd_mobilenet_v1_raw.tflite"),
-               "--labels", str(reference / "coco_labels.txt"), "--device", "cpu", "--classes", ",".join(scene.LABELS),
-               "--zones", str(zones), "--source", str(clip), "--json"]
     outputs = []
-    for extra in ([], ["--events"]):
-        result = subprocess.run(command + extra, capture_output=True, text=True, timeout=300)
+    for result in scene.run_cli(gst, reference, frames, tmp_path_factory.mktemp("scene"), timeout=300):
         assert result.returncode == 0, result.stderr
         outputs.append([json.loads(line) for line in result.stdout.splitlines()])
     return outputs
@@ -72,10 +61,6 @@ def test_tracking_accuracy_has_no_identity_switch(score):
     assert score.idf1 >= IDF1_FLOOR and score.mota >= MOTA_FLOOR, score.to_dict()
 
 
-def _region_events(events, track_id):
-    return [e for e in events if e["track_id"] == track_id and e["type"] in ("enter", "leave", "cross")]
-
-
 def test_zone_and_line_events_are_exactly_the_ground_truths(scene_run, rendered, score):
     """Bus: across the middle line in then out, into the right half and out again; the leaver: out
     of view on the right (leaves the zone) and, back after 4 s as a new object, in again; the far
@@ -84,8 +69,8 @@ def test_zone_and_line_events_are_exactly_the_ground_truths(scene_run, rendered,
     _results, events = scene_run
     expected = scene.expected_region_events(rendered[1])
     for object_id, track_id in score.track_of.items():
-        got = _region_events(events, track_id)
-        assert [(e["type"], e.get("zone") or e.get("line"), e.get("direction")) for e in got] == \
+        got = scene.region_events(events, track_id)
+        assert [scene.event_key(e) for e in got] == \
             [(kind, region, direction) for kind, region, direction, _frame in expected[object_id]], object_id
         for event, (_kind, _region, _direction, frame) in zip(got, expected[object_id]):
             if event["type"] == "cross":
@@ -96,8 +81,7 @@ def test_nothing_else_gives_zone_or_line_events(scene_run, score):
     """The passengers seen through the bus's windows (real people of bus.jpg, under min_area) and
     any fragment track: no enter, leave or cross."""
     _results, events = scene_run
-    objects = set(score.track_of.values())
-    assert [e for e in events if e["track_id"] not in objects and e["type"] in ("enter", "leave", "cross")] == []
+    assert scene.untracked_region_events(events, score.track_of) == []
 
 
 def test_every_object_has_one_life_in_the_events(scene_run, score):
