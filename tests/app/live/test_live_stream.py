@@ -179,6 +179,20 @@ def test_stats_count_drops_from_frame_indexes():
     assert summary["latency_median_ms"] == 11.0 and summary["latency_p90_ms"] == 12.0
 
 
+def test_a_slow_reader_of_a_realtime_file_gets_frames_all_through_it(gst, reference_detector, bus_image, tmp_path):
+    """30 frames at 10 FPS (3 s) read at 0.15 s a frame: about two frames in three, from the
+    whole file. A leaking queue before the synced appsink let the decoder race through the file
+    and drop nearly everything: frames 0 and 1, then nothing until the last."""
+    from live.live_media import encode_clip, moving_bus_frames
+
+    clip = encode_clip(gst, moving_bus_frames(bus_image, count=30, size=(640, 360)), tmp_path / "bus-30.avi",
+                       "videoconvert ! jpegenc ! avimux", fps=10)
+    stream = stream_of(SlowDetector(reference_detector, 0.15), clip, realtime=True)
+    indices = [result.frame for result in stream]
+    assert len(indices) >= 12, indices
+    assert max(later - earlier for earlier, later in zip(indices, indices[1:])) <= 4, indices
+
+
 def test_realtime_file_keeps_the_files_pace_and_drops_what_is_late(reference_detector, bus_mjpeg_avi):
     """8 frames at 10 FPS take about 0.8 s in real time; an inference slower than 0.1 s drops frames."""
     slow = SlowDetector(reference_detector, 0.25)

@@ -202,10 +202,16 @@ DISPLAY_VALVE = "valve name=display_valve drop=true drop-mode=forward-sticky-eve
 
 def _queue(spec: SourceSpec, name: str, keep: int = 1) -> str:
     """A branch's queue; its name is also its streaming thread's (`top -H`, benchmarks/live_fps.py:
-    "model_queue:src" scales for the model, "display_queue:s" converts the full-size frames)."""
-    if spec.drops_frames:
+    "model_queue:src" scales for the model, "display_queue:s" converts the full-size frames).
+
+    A live source's queue leaks (the newest frames win). A file in real time must not: its pace
+    comes from the synced appsink holding each frame back until its time, which a leaking queue
+    cuts off, so the decoder raced through the file and the queue dropped nearly every frame
+    (4 of 140 processed); the appsink's own drop=true drops what the reader misses."""
+    if spec.is_live:
         return f"queue leaky=downstream max-size-buffers={keep} max-size-bytes=0 max-size-time=0 name={name}"
-    return f"queue max-size-buffers=4 max-size-bytes=0 max-size-time=0 name={name}"
+    size = keep if spec.realtime else 4  # a file at full speed: back-pressure, a little slack
+    return f"queue max-size-buffers={size} max-size-bytes=0 max-size-time=0 name={name}"
 
 
 def _appsink(name: str, spec: SourceSpec, keep: int = 1, preroll: bool = True) -> str:
