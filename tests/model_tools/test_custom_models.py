@@ -2,7 +2,7 @@
 goes through convert, vela, check and bundle; the bundle parses and installs with the layer for
 both machines; the installed app finds it and detects with its labels and anchors.
 
-The anchors are compared with a second implementation written here from the OD API's own source
+The anchors are compared with a second implementation (od_api_anchors.py) written from the OD API's own source
 (anchor_generators/multiple_grid_anchor_generator.py create_ssd_anchors and
 MultipleGridAnchorGenerator._generate, grid_anchor_generator.tile_anchors, box_list corners and
 back in the box coder), not from the app's code, and with feature-map sizes worked out from the
@@ -13,109 +13,22 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
 import os
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from layer_support import MODEL_DIR, layer_install
+from od_api_anchors import generator_of, mobilenet_ssd_feature_maps, od_api_ssd_anchors
 
 from ssdlite_detect.labels import UNUSED, read_labels
 from ssdlite_detect.model_description import DESCRIPTION_FILE, read_description
 from ssdlite_detect.preprocess import load_image, prepare_input
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-MODEL_DIR = "/usr/share/ssdlite-mobilenetv2"
-
-
-# --- the OD API's anchor formula, transcribed ------------------------------------------------
-
-
-def od_api_ssd_anchors(generator: dict, feature_map_shapes, image_size) -> np.ndarray:
-    """[N, 4] (ycenter, xcenter, h, w) as an OD API SSD decodes with them.
-
-    `generator` holds the ssd_anchor_generator fields as anchor_generator_builder passes them to
-    create_ssd_anchors; TF computes in float32.
-    """
-    f32 = np.float32
-    num_layers = generator["num_layers"]
-    scales = list(generator["scales"])
-    if not scales:
-        scales = [generator["min_scale"] + (generator["max_scale"] - generator["min_scale"]) * i / (num_layers - 1)
-                  for i in range(num_layers)] + [1.0]
-    else:
-        scales += [1.0]
-    box_specs_list = []
-    for layer, scale, scale_next in zip(range(num_layers), scales[:-1], scales[1:]):
-        if layer == 0 and generator["reduce_boxes_in_lowest_layer"]:
-            layer_box_specs = [(0.1, 1.0), (scale, 2.0), (scale, 0.5)]
-        else:
-            layer_box_specs = [(scale, aspect_ratio) for aspect_ratio in generator["aspect_ratios"]]
-            if generator["interpolated_scale_aspect_ratio"] > 0.0:
-                layer_box_specs.append((np.sqrt(scale * scale_next), generator["interpolated_scale_aspect_ratio"]))
-        box_specs_list.append(layer_box_specs)
-
-    im_height, im_width = f32(image_size[0]), f32(image_size[1])
-    strides = generator["anchor_strides"]
-    offsets = generator["anchor_offsets"]
-    if not strides:
-        anchor_strides = [(f32(1.0) / f32(h), f32(1.0) / f32(w)) for h, w in feature_map_shapes]
-    else:
-        anchor_strides = [(f32(s[0]) / im_height, f32(s[1]) / im_width) for s in strides]
-    if not offsets:
-        anchor_offsets = [(f32(0.5) * s[0], f32(0.5) * s[1]) for s in anchor_strides]
-    else:
-        anchor_offsets = [(f32(o[0]) / im_height, f32(o[1]) / im_width) for o in offsets]
-    min_im_shape = min(im_height, im_width)
-    base_anchor_size = [min_im_shape / im_height * f32(generator["base_anchor_size"][0]),
-                        min_im_shape / im_width * f32(generator["base_anchor_size"][1])]
-
-    boxes = []
-    for (grid_height, grid_width), specs, stride, offset in zip(
-        feature_map_shapes, box_specs_list, anchor_strides, anchor_offsets
-    ):
-        # grid_anchor_generator.tile_anchors
-        scales_, aspect_ratios = (np.array(values, f32) for values in zip(*specs))
-        ratio_sqrts = np.sqrt(aspect_ratios)
-        heights = scales_ / ratio_sqrts * base_anchor_size[0]
-        widths = scales_ * ratio_sqrts * base_anchor_size[1]
-        y_centers = np.arange(grid_height, dtype=f32) * stride[0] + offset[0]
-        x_centers = np.arange(grid_width, dtype=f32) * stride[1] + offset[1]
-        x_centers, y_centers = np.meshgrid(x_centers, y_centers)  # ops.meshgrid: [grid_height, grid_width]
-        widths_grid, x_centers_grid = np.meshgrid(widths, x_centers)
-        heights_grid, y_centers_grid = np.meshgrid(heights, y_centers)
-        centers = np.stack([y_centers_grid, x_centers_grid], axis=2).reshape(-1, 2)
-        sizes = np.stack([heights_grid, widths_grid], axis=2).reshape(-1, 2)
-        # _center_size_bbox_to_corners_bbox, then BoxList.get_center_coordinates_and_sizes
-        corners = np.concatenate([centers - f32(0.5) * sizes, centers + f32(0.5) * sizes], axis=1)
-        ymin, xmin, ymax, xmax = corners.T
-        boxes.append(np.stack([(ymin + ymax) / f32(2), (xmin + xmax) / f32(2), ymax - ymin, xmax - xmin], axis=1))
-    return np.concatenate(boxes).astype(f32)
-
-
-def mobilenet_ssd_feature_maps(height: int, width: int):
-    """MobileNetV2's layer_15/expansion_output or V1's Conv2d_11_pointwise (stride 16), layer_19
-    or Conv2d_13_pointwise (stride 32), then four stride-2 extra layers; SAME padding rounds up at
-    every stride-2 step."""
-    shapes = [(math.ceil(height / 16), math.ceil(width / 16)), (math.ceil(height / 32), math.ceil(width / 32))]
-    for _ in range(4):
-        shapes.append((math.ceil(shapes[-1][0] / 2), math.ceil(shapes[-1][1] / 2)))
-    return shapes
-
-
-def _generator_of(spec) -> dict:
-    anchors = spec.anchors
-    return {
-        "num_layers": anchors.num_layers, "min_scale": anchors.min_scale, "max_scale": anchors.max_scale,
-        "scales": list(anchors.scales), "aspect_ratios": list(anchors.aspect_ratios),
-        "interpolated_scale_aspect_ratio": anchors.interpolated_scale_aspect_ratio,
-        "reduce_boxes_in_lowest_layer": anchors.reduce_boxes_in_lowest_layer,
-        "base_anchor_size": list(anchors.base_anchor_size),
-        "anchor_strides": list(anchors.anchor_strides), "anchor_offsets": list(anchors.anchor_offsets),
-    }  # fmt: skip
 
 
 def test_transcribed_formula_gives_the_anchors_a_real_od_api_export_stores(reference):
@@ -129,7 +42,7 @@ def test_transcribed_formula_gives_the_anchors_a_real_od_api_export_stores(refer
     interpreter.allocate_tensors()
     (stored,) = [detail for detail in interpreter.get_tensor_details() if detail["name"] == "anchors"]
     scale, zero_point = stored["quantization"]
-    anchors = od_api_ssd_anchors(_generator_of(COCO_STAND_IN), mobilenet_ssd_feature_maps(300, 300), (300, 300))
+    anchors = od_api_ssd_anchors(generator_of(COCO_STAND_IN), mobilenet_ssd_feature_maps(300, 300), (300, 300))
     quantised = np.clip(np.round(anchors / scale) + zero_point, 0, 255).astype(np.uint8)
     np.testing.assert_array_equal(quantised, interpreter.get_tensor(stored["index"]))
 
@@ -185,7 +98,7 @@ def test_anchors_are_the_od_api_anchors_for_the_models_parameters(custom_model):
     description = read_description(str(custom_model.bundle / DESCRIPTION_FILE))
     detector = Detector.open(str(custom_model.bundle / description.files["int8"]), device="cpu")
     spec = custom_model.spec
-    expected = od_api_ssd_anchors(_generator_of(spec), mobilenet_ssd_feature_maps(*spec.input_size), spec.input_size)
+    expected = od_api_ssd_anchors(generator_of(spec), mobilenet_ssd_feature_maps(*spec.input_size), spec.input_size)
     assert detector.spec.anchor_source == "generated" and detector.spec.description is not None
     assert detector.postprocessor.anchors.shape == expected.shape
     np.testing.assert_allclose(detector.postprocessor.anchors, expected, rtol=0, atol=2e-7)
@@ -220,7 +133,7 @@ def _reference_detection(custom_model, photo: Path):
     else:
         scores = 1.0 / (1.0 + np.exp(-logits))
     scores = scores[:, 1:]  # background dropped, as ssd_meta_arch does with add_background_class
-    anchors = od_api_ssd_anchors(_generator_of(spec), mobilenet_ssd_feature_maps(height, width), spec.input_size)
+    anchors = od_api_ssd_anchors(generator_of(spec), mobilenet_ssd_feature_maps(height, width), spec.input_size)
     ty, tx, th, tw = (encodings[:, i] for i in range(4))
     ya, xa, ha, wa = (anchors[:, i] for i in range(4))
     y_scale, x_scale, height_scale, width_scale = spec.box_coder  # faster_rcnn_box_coder.decode
@@ -254,21 +167,6 @@ def test_app_detects_with_the_models_labels_anchors_and_scores(custom_model, hol
     assert any(np.allclose(top["box_normalized"], box, atol=2e-5) for box in matches), (top, candidates[:5])
 
 
-def _layer_install(bundle: Path, topdir: Path) -> dict:
-    """tests/layer/install_bundle.py in the layer's environment (BitBake's parser lives there)."""
-    python = Path(os.environ.get("SSDLITE_VENV_DIR") or REPO_ROOT / ".venv") / "layer" / "bin" / "python"
-    if not python.exists():
-        if os.environ.get("SSDLITE_REQUIRE_LAYER_ENV") == "1":
-            pytest.fail(f"{python} missing and SSDLITE_REQUIRE_LAYER_ENV=1")
-        pytest.skip(f"layer environment not found at {python} (make env-layer)")
-    result = subprocess.run(
-        [str(python), str(REPO_ROOT / "tests" / "layer" / "install_bundle.py"), str(bundle), str(topdir)],
-        capture_output=True, text=True, timeout=600, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
-
-
 def test_bundle_parses_and_installs_with_the_layer_and_the_installed_app_finds_it(custom_model, holdout_images, tmp_path):
     from ssdlite_detect import device
     from ssdlite_detect.detector import Detector
@@ -281,7 +179,7 @@ def test_bundle_parses_and_installs_with_the_layer_and_the_installed_app_finds_i
     manifest["stand_in"] = False
     (shippable / "manifest.json").write_text(json.dumps(manifest))
 
-    reports = {"stand-in": _layer_install(custom_model.bundle, tmp_path / "as-is"), "shippable": _layer_install(shippable, tmp_path / "layer")}
+    reports = {"stand-in": layer_install(custom_model.bundle, tmp_path / "as-is"), "shippable": layer_install(shippable, tmp_path / "layer")}
     licence = description.license
     expected_files = sorted([*description.files.values(), DESCRIPTION_FILE, "manifest.json"])
     for kind, report in reports.items():

@@ -81,10 +81,15 @@ def test_a_pipeline_config_that_is_not_text_format(export, calibration_images, t
     assert "not a valid TrainEvalPipelineConfig" in _one_error_line(capsys)
 
 
-def test_an_export_without_pipeline_config(export, calibration_images, tmp_path, capsys):
+def test_an_export_without_pipeline_config_whose_graph_lacks_the_settings(export, calibration_images, tmp_path, capsys):
+    """The stand-in's graph stops after the score conversion: no box decoder, no anchor generator
+    (the real export's graph has both: test_real_export.py)."""
     (export / "pipeline.config").unlink()
     assert _convert(export, calibration_images, tmp_path) == 2
-    assert "no pipeline.config in" in _one_error_line(capsys)
+    line = _one_error_line(capsys)
+    assert "has no pipeline.config beside it and the graph does not hold" in line
+    assert "the box coder scales (Postprocessor/Decode)" in line and "the anchors (MultipleGridAnchorGenerator/)" in line
+    assert "the input size" not in line and "the feature extractor" not in line
 
 
 @pytest.mark.parametrize(

