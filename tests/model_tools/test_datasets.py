@@ -254,13 +254,14 @@ def test_voc_missing_image_is_named(voc_folder):
 # --- COCO json, format detection ---------------------------------------------------------------------
 
 
-def test_coco_json_keeps_ids_area_and_crowd(tmp_path):
+def test_coco_json_keeps_ids_area_and_crowd_and_skips_unlisted_categories(tmp_path):
     path = tmp_path / "gt.json"
     path.write_text(json.dumps({
         "images": [{"id": 42, "file_name": "x.jpg", "width": 10, "height": 20}],
         "annotations": [
             {"id": 1, "image_id": 42, "category_id": 18, "bbox": [1, 2, 3, 4], "area": 7.5, "iscrowd": 0},
             {"id": 2, "image_id": 42, "category_id": 1, "bbox": [0, 0, 10, 20], "area": 150, "iscrowd": 1},
+            {"id": 3, "image_id": 42, "category_id": 26, "bbox": [0, 0, 1, 1], "area": 1, "iscrowd": 0},
         ],
         "categories": [{"id": 1, "name": "person"}, {"id": 18, "name": "dog"}],
     }))  # fmt: skip
@@ -272,6 +273,8 @@ def test_coco_json_keeps_ids_area_and_crowd(tmp_path):
     assert sorted((b.class_name, b.bbox, b.area, b.iscrowd) for b in dataset.boxes) == [
         ("dog", (1.0, 2.0, 3.0, 4.0), 7.5, 0), ("person", (0.0, 0.0, 10.0, 20.0), 150.0, 1)
     ]  # fmt: skip
+    # Not in `categories` (COCOeval never scored such annotations): skipped, with a note.
+    assert dataset.notes == ("annotations of category id(s) 26, which `categories` does not list, are ignored",)
 
 
 @pytest.mark.parametrize(
@@ -280,7 +283,7 @@ def test_coco_json_keeps_ids_area_and_crowd(tmp_path):
         ("{not json", "is not a COCO instances file"),
         (json.dumps({"images": []}), "is not a COCO instances file"),
         (json.dumps({"images": [], "categories": [], "annotations": [
-            {"id": 5, "image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1]}]}), "annotation 5 refers to category 1"),
+            {"id": 5, "image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1]}]}), "annotation 5 refers to image 1"),
     ],
 )  # fmt: skip
 def test_bad_coco_json_is_a_one_line_error(tmp_path, content, message):

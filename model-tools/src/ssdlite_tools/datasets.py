@@ -65,6 +65,7 @@ class Dataset:
     images: Tuple[ImageRecord, ...]
     boxes: Tuple[GroundTruthBox, ...]
     notes: Tuple[str, ...] = ()  # one line each, for the user (e.g. label files without an image)
+    categories: Tuple[Tuple[int, str], ...] = ()  # COCO json only: the file's own (id, name) pairs
 
 
 @dataclass(frozen=True)
@@ -107,16 +108,15 @@ def read_coco_json(annotations: Path, images_dir: Path) -> Dataset:
             for i in data["images"]
         )
         known_images = {image.id for image in images}
-        boxes = []
+        boxes, uncategorised = [], set()
         for annotation in data["annotations"]:
             category_id = int(annotation["category_id"])
             image_id = int(annotation["image_id"])
-            if category_id not in categories or image_id not in known_images:
-                raise ToolsError(
-                    f"{annotations}: annotation {annotation.get('id')} refers to "
-                    + (f"category {category_id}, not in categories" if category_id not in categories
-                       else f"image {image_id}, not in images")
-                )  # fmt: skip
+            if image_id not in known_images:
+                raise ToolsError(f"{annotations}: annotation {annotation.get('id')} refers to image {image_id}, not in images")
+            if category_id not in categories:
+                uncategorised.add(category_id)  # COCOeval never scored these either: skipped, and said
+                continue
             x, y, w, h = (float(v) for v in annotation["bbox"])
             area = float(annotation.get("area", w * h))
             boxes.append(GroundTruthBox(image_id, categories[category_id], (x, y, w, h), area,
@@ -127,7 +127,11 @@ def read_coco_json(annotations: Path, images_dir: Path) -> Dataset:
         raise ToolsError(f"{annotations} is not a COCO instances file (bad or missing {error})") from None
     # Category order: by id, as the file's categories.
     names = tuple(dict.fromkeys(categories[i] for i in sorted(categories)))
-    return Dataset("coco", annotations, names, images, tuple(boxes))
+    notes = ()
+    if uncategorised:
+        ids = ", ".join(map(str, sorted(uncategorised)))
+        notes = (f"annotations of category id(s) {ids}, which `categories` does not list, are ignored",)
+    return Dataset("coco", annotations, names, images, tuple(boxes), notes, tuple(sorted(categories.items())))
 
 
 def _strip_yaml_scalar(text: str) -> str:
