@@ -61,7 +61,9 @@ def yolo_folder(tmp_path):
 
 def _boxes(dataset):
     by_id = {image.id: image.path.name for image in dataset.images}
-    return sorted((by_id[b.image_id], b.class_name, tuple(round(v, 9) for v in b.bbox), b.iscrowd) for b in dataset.boxes)
+    return sorted(
+        (by_id[b.image_id], b.class_name, tuple(round(v, 9) for v in b.bbox), b.iscrowd) for b in dataset.boxes
+    )
 
 
 def test_yolo_boxes_are_pixel_xywh_of_the_normalised_centres(yolo_folder):
@@ -126,7 +128,7 @@ def test_bad_yolo_lines_are_one_line_errors_with_file_and_line(yolo_folder, line
     with pytest.raises(ToolsError, match=re.escape(message)) as error:
         datasets.read_yolo(yolo_folder)
 
-    assert f"b.txt:2" in str(error.value) and "\n" not in str(error.value)
+    assert "b.txt:2" in str(error.value) and "\n" not in str(error.value)
 
 
 def test_yolo_without_names_asks_for_them(yolo_folder):

@@ -211,7 +211,9 @@ def reference_model(reference):
 
 def _cli(tmp_path, model, *argv):
     report = tmp_path / "report.json"
-    code = run_cli("evaluate", "--workdir", tmp_path / "work", "--model", model, "--no-progress", "--json", report, *argv)
+    code = run_cli(
+        "evaluate", "--workdir", tmp_path / "work", "--model", model, "--no-progress", "--json", report, *argv
+    )
     return code, json.loads(report.read_text()) if code == 0 else None
 
 
@@ -324,8 +326,8 @@ def test_reference_model_on_coco128_end_to_end(reference_model, coco128, tmp_pat
     # One uint8 model: no ratio. The table has a person row with the report's numbers.
     assert everything["ratios"] == [] and results["input_dtype"] == "uint8"
     row = next(line.split() for line in out.splitlines() if line.split()[:1] == ["person"])
-    assert row == ["person", str(sum(people.values())),
-                   f"{results['per_class']['person']['AP']:.3f}", f"{results['per_class']['person']['AP50']:.3f}"]  # fmt: skip
+    table_person = results["per_class"]["person"]
+    assert row == ["person", str(sum(people.values())), f"{table_person['AP']:.3f}", f"{table_person['AP50']:.3f}"]
     assert "2 label file(s) without an image" in out  # coco128 ships two labels whose images it lacks
 
 

@@ -143,7 +143,9 @@ def _mean_valid(values: np.ndarray) -> Optional[float]:
     return float(np.mean(valid)) if valid.size else None
 
 
-def per_class_ap(precision: np.ndarray, iou_thresholds: Sequence[float]) -> List[Tuple[Optional[float], Optional[float]]]:
+def per_class_ap(
+    precision: np.ndarray, iou_thresholds: Sequence[float]
+) -> List[Tuple[Optional[float], Optional[float]]]:
     """(AP, AP50) of each category from COCOeval.eval["precision"] [T, R, K, A, M], as
     COCOeval.summarize computes AP for all categories together: area "all" (index 0), the last
     maxDets (100), mean over the entries > -1 (-1: no ground truth); here per category k."""

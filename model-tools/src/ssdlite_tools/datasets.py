@@ -113,7 +113,9 @@ def read_coco_json(annotations: Path, images_dir: Path) -> Dataset:
             category_id = int(annotation["category_id"])
             image_id = int(annotation["image_id"])
             if image_id not in known_images:
-                raise ToolsError(f"{annotations}: annotation {annotation.get('id')} refers to image {image_id}, not in images")
+                raise ToolsError(
+                    f"{annotations}: annotation {annotation.get('id')} refers to image {image_id}, not in images"
+                )
             if category_id not in categories:
                 uncategorised.add(category_id)  # COCOeval never scored these either: skipped, and said
                 continue
@@ -283,7 +285,8 @@ def _voc_image(xml_path: Path, filename: Optional[str], folders: Sequence[Path])
     for candidate in candidates:
         if candidate.is_file():
             return candidate
-    raise ToolsError(f"{xml_path}: its image {filename or xml_path.stem + '.*'} is not in {', '.join(map(str, folders))}")
+    wanted = filename or xml_path.stem + ".*"
+    raise ToolsError(f"{xml_path}: its image {wanted} is not in {', '.join(map(str, folders))}")
 
 
 def read_voc(root: Path) -> Dataset:
@@ -311,8 +314,10 @@ def read_voc(root: Path) -> Dataset:
             raise ToolsError(f"{xml_path}: not a VOC annotation (root element <{annotation.tag}>)")
         path = _voc_image(xml_path, (annotation.findtext("filename") or "").strip(), folders)
         size = annotation.find("size")
-        width = int(_voc_number(size, "width", str(xml_path))) if size is not None and size.find("width") is not None else 0
-        height = int(_voc_number(size, "height", str(xml_path))) if size is not None and size.find("height") is not None else 0
+        width, height = (
+            int(_voc_number(size, tag, str(xml_path))) if size is not None and size.find(tag) is not None else 0
+            for tag in ("width", "height")
+        )
         if width <= 0 or height <= 0:  # some exporters write 0 or leave <size> out: ask the file
             width, height = image_size(path)
         images.append(ImageRecord(image_id, path, width, height))

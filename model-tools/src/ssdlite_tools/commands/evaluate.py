@@ -279,7 +279,10 @@ def print_report(runs: Dict[Path, ModelRun], pairs: List[Tuple[Path, Path]], tit
     widths = [max(len(name), 13) for name, _, _ in blocks]
     first = runs[models[0]].metrics
     print()
-    print(" AP = AP@[.5:.95], AP50 = AP@.5 (area all, 100 detections); objects: ground-truth boxes (crowd/difficult not counted)")
+    print(
+        " AP = AP@[.5:.95], AP50 = AP@.5 (area all, 100 detections); "
+        "objects: ground-truth boxes (crowd/difficult not counted)"
+    )
     print(f" {'':<20} {'':>7}" + "".join(f"  {name:>{w}}" for (name, _, _), w in zip(blocks, widths)))
     print(f" {'class':<20} {'objects':>7}" + "".join(f"  {'AP':>{w - 7}} {'AP50':>6}" for w in widths))
 
@@ -331,7 +334,8 @@ def run(args: argparse.Namespace) -> int:
         dataset = datasets.select_images(dataset, mapping, labels, args.images_with)
     images = sorted(dataset.images, key=lambda image: image.id)[: args.limit]
     if not images:
-        raise ToolsError("no images to evaluate" + (" (none has an object of --images-with)" if args.images_with else ""))
+        reason = " (none has an object of --images-with)" if args.images_with else ""
+        raise ToolsError(f"no images to evaluate{reason}")
     dataset = dataclasses.replace(dataset, images=tuple(images))
     ground_truth = datasets.coco_dict(dataset, mapping, labels)
     coco_eval.check_category_ids(ground_truth["categories"], labels)  # holds by construction
