@@ -283,7 +283,10 @@ def test_coco_json_keeps_ids_area_and_crowd_and_skips_unlisted_categories(tmp_pa
     "content, message",
     [
         ("{not json", "is not a COCO instances file"),
-        (json.dumps({"images": []}), "is not a COCO instances file"),
+        (json.dumps({"images": []}), "is not a COCO instances file \\(no 'categories' key\\)"),
+        (json.dumps({"images": [{"id": 1, "file_name": "a.jpg", "width": 9, "height": 9}], "categories": [
+            {"id": 1, "name": "cat"}], "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 1]}]}),
+         "a bad value: not enough values to unpack"),
         (json.dumps({"images": [], "categories": [], "annotations": [
             {"id": 5, "image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1]}]}), "annotation 5 refers to image 1"),
     ],

@@ -125,8 +125,10 @@ def read_coco_json(annotations: Path, images_dir: Path) -> Dataset:
                                         int(bool(annotation.get("iscrowd", 0)))))  # fmt: skip
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ToolsError(f"{annotations} is not a COCO instances file ({error})") from None
-    except (KeyError, TypeError, ValueError) as error:
-        raise ToolsError(f"{annotations} is not a COCO instances file (bad or missing {error})") from None
+    except KeyError as error:
+        raise ToolsError(f"{annotations} is not a COCO instances file (no {error} key)") from None
+    except (TypeError, ValueError) as error:
+        raise ToolsError(f"{annotations} is not a COCO instances file (a bad value: {error})") from None
     # Category order: by id, as the file's categories.
     names = tuple(dict.fromkeys(categories[i] for i in sorted(categories)))
     notes = ()
