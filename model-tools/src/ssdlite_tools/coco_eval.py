@@ -5,18 +5,17 @@ reference recipe's evaluate.py, which drops detections below score 0.2 and so lo
 per-class NMS at IoU 0.6, at most 100 detections per image, a score threshold of 1e-8 (the
 pipeline config's), boxes clipped to the image. The model's class id is the category id of the
 annotations: for the COCO model the COCO 2017 id (TF OD API label map: 91 outputs, 0 =
-background, 1..90 = COCO ids with gaps); for a retrained model the id of its label map, so its
-evaluation set is a COCO-format annotation file whose categories are the label map's items.
+background, 1..90 = COCO ids with gaps); for a retrained model the id of its label map. The
+ground truth is built that way by datasets.py, which maps any dataset's classes to those ids by
+name. Per-class AP and AP50 come from COCOeval's precision array as summarize() computes AP.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
-import json
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Dict, List, Sequence
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from ssdlite_detect.decode import clip_boxes
@@ -67,21 +66,6 @@ def _quietly():
     return contextlib.redirect_stdout(io.StringIO())
 
 
-def load_ground_truth(annotations: Path, labels: Sequence[str] = COCO_LABELS):
-    """A pycocotools COCO object, checked to use the model's class ids (see module doc)."""
-    from pycocotools.coco import COCO
-
-    if not annotations.is_file():
-        raise ToolsError(f"no COCO annotations at {annotations}")
-    try:
-        with _quietly():
-            coco = COCO(str(annotations))
-    except (json.JSONDecodeError, KeyError, TypeError) as error:
-        raise ToolsError(f"{annotations} is not a COCO instances file ({error})") from error
-    check_category_ids(coco.loadCats(coco.getCatIds()), labels)
-    return coco
-
-
 def check_category_ids(categories: Sequence[Dict[str, object]], labels: Sequence[str] = COCO_LABELS) -> None:
     """Fail unless each category's id is the model class id of the same name (`labels`: line i
     names class id i).
@@ -126,13 +110,57 @@ def to_coco_results(image_id: int, detections: RawDetections, width: int, height
 
 
 @dataclass(frozen=True)
+class ClassAP:
+    """One category's AP@[.5:.95] and AP@.5 (None where the images hold no object of it)."""
+
+    name: str
+    objects: int  # ground-truth boxes of it in the evaluated images, not counting crowd/ignored
+    ap: Optional[float]
+    ap50: Optional[float]
+
+    def as_dict(self) -> Dict[str, object]:
+        return {"objects": self.objects, "AP": self.ap, "AP50": self.ap50}
+
+
+@dataclass(frozen=True)
 class CocoMetrics:
     stats: Dict[str, float]
     image_count: int
     detection_count: int
+    per_class: Dict[int, ClassAP] = field(default_factory=dict)  # category id -> its AP
 
     def as_dict(self) -> Dict[str, object]:
-        return {"stats": self.stats, "image_count": self.image_count, "detection_count": self.detection_count}
+        return {
+            "stats": self.stats,
+            "image_count": self.image_count,
+            "detection_count": self.detection_count,
+            "per_class": {ap.name: {"category_id": i, **ap.as_dict()} for i, ap in self.per_class.items()},
+        }
+
+
+def _mean_valid(values: np.ndarray) -> Optional[float]:
+    valid = values[values > -1]
+    return float(np.mean(valid)) if valid.size else None
+
+
+def per_class_ap(
+    precision: np.ndarray, iou_thresholds: Sequence[float]
+) -> List[Tuple[Optional[float], Optional[float]]]:
+    """(AP, AP50) of each category from COCOeval.eval["precision"] [T, R, K, A, M], as
+    COCOeval.summarize computes AP for all categories together: area "all" (index 0), the last
+    maxDets (100), mean over the entries > -1 (-1: no ground truth); here per category k."""
+    (iou50,) = np.flatnonzero(np.isclose(np.asarray(iou_thresholds), 0.5))
+    return [
+        (_mean_valid(precision[:, :, k, 0, -1]), _mean_valid(precision[iou50, :, k, 0, -1]))
+        for k in range(precision.shape[2])
+    ]
+
+
+def _object_counts(coco_gt, image_ids: Sequence[int]) -> Dict[int, int]:
+    counts = {category_id: 0 for category_id in coco_gt.getCatIds()}
+    for annotation in coco_gt.loadAnns(coco_gt.getAnnIds(imgIds=list(image_ids), iscrowd=False)):
+        counts[annotation["category_id"]] += 1
+    return counts
 
 
 def evaluate_results(coco_gt, results: List[Dict[str, object]], image_ids: Sequence[int]) -> CocoMetrics:
@@ -140,9 +168,12 @@ def evaluate_results(coco_gt, results: List[Dict[str, object]], image_ids: Seque
     from pycocotools.cocoeval import COCOeval
 
     image_ids = sorted(int(i) for i in image_ids)
+    counts = _object_counts(coco_gt, image_ids)
+    names = {c["id"]: str(c["name"]) for c in coco_gt.loadCats(coco_gt.getCatIds())}
     if not results:
         # loadRes() rejects an empty list; no detections means AP 0 wherever there is ground truth.
-        return CocoMetrics({name: 0.0 for name in STAT_NAMES}, len(image_ids), 0)
+        per_class = {i: ClassAP(names[i], n, 0.0 if n else None, 0.0 if n else None) for i, n in counts.items()}
+        return CocoMetrics({name: 0.0 for name in STAT_NAMES}, len(image_ids), 0, per_class)
     with _quietly():
         coco_dt = coco_gt.loadRes(results)
         evaluation = COCOeval(coco_gt, coco_dt, iouType="bbox")
@@ -152,4 +183,9 @@ def evaluate_results(coco_gt, results: List[Dict[str, object]], image_ids: Seque
         evaluation.summarize()
     # COCOeval reports -1 where a statistic has no ground truth (e.g. no small objects in a subset).
     stats = {name: float(value) for name, value in zip(STAT_NAMES, evaluation.stats, strict=True)}
-    return CocoMetrics(stats, len(image_ids), len(results))
+    values = per_class_ap(evaluation.eval["precision"], evaluation.params.iouThrs)
+    per_class = {
+        int(i): ClassAP(names[int(i)], counts[int(i)], ap, ap50)
+        for i, (ap, ap50) in zip(evaluation.params.catIds, values, strict=True)
+    }
+    return CocoMetrics(stats, len(image_ids), len(results), per_class)
