@@ -171,6 +171,7 @@ def conversion_key(standin_key, calibration_images) -> str:
             "ssdlite_tools.checkpoint",
             "ssdlite_tools.graph_cut",
             "ssdlite_tools.graph_config",
+            "ssdlite_tools.weight_rounding",
             "ssdlite_tools.pipeline_config",
             "ssdlite_tools.describe",
             "ssdlite_tools.manifest",

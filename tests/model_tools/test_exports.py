@@ -7,12 +7,14 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
-from bsp_gate_support import run_cli, standin_vela_dir, vela_executable  # noqa: F401 (fixtures)
+from bsp_gate_support import compile_with_vela, run_cli, vela_executable  # noqa: F401 (fixtures)
 
 from tflite_fingerprint import UINT8, differences, fingerprint_file
 
 from ssdlite_tools.vela import VELA_MODEL_NAME
+from ssdlite_tools.workspace import INT8_MODEL_NAME
 
 # Fingerprints (tflite_fingerprint.py) of the COCO stand-in's models as convert and vela made them
 # before convert learned to read pipeline.config (fixed cut tensor names, 300x300, COCO constants),
@@ -29,11 +31,19 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_coco_stand_in_converts_to_the_same_model_as_before(standin_int8_tflite, standin_vela_dir):
+def test_coco_stand_in_converts_to_the_same_model_as_before(export, calibration_images, vela_executable, tmp_path):
+    """With the converter's own (nearest) weight rounding, what convert did when these were recorded."""
+    work = tmp_path / "nearest"
+    assert run_cli(
+        "convert", "--workdir", work, "--checkpoint", export, "--calibration-dir", calibration_images[0].parent,
+        "--calibration-images", str(len(calibration_images)), "--weight-rounding", "nearest", "--no-progress",
+    ) == 0  # fmt: skip
+    int8 = work / "convert" / INT8_MODEL_NAME
     expected = json.loads((FINGERPRINTS / "coco_stand_in_int8.fingerprint.json").read_text())
-    assert differences(expected, fingerprint_file(standin_int8_tflite)) == []
+    assert differences(expected, fingerprint_file(int8)) == []
+    compile_with_vela(int8, work / "vela", vela_executable)
     expected = json.loads((FINGERPRINTS / "coco_stand_in_vela.fingerprint.json").read_text())
-    vela_model = fingerprint_file(standin_vela_dir / VELA_MODEL_NAME)
+    vela_model = fingerprint_file(work / "vela" / VELA_MODEL_NAME)
     assert differences(expected, vela_model, opaque_types=(UINT8,)) == []
 
 
@@ -184,3 +194,44 @@ def test_the_frozen_graph_layout_converts_to_the_same_models(
     )  # fmt: skip
     for name in (INT8_MODEL_NAME, FLOAT_MODEL_NAME):
         assert _sha256(convert_dir(tmp_path / "work") / name) == _sha256(convert_dir(standin_workdir) / name), name
+
+
+def _first_depthwise_weights(model: Path):
+    """(int8 weights [1, kh, kw, C], per-channel scales) of the model's first DEPTHWISE_CONV_2D."""
+    import tensorflow as tf
+
+    interpreter = tf.lite.Interpreter(
+        model_path=str(model),
+        experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+    )
+    interpreter.allocate_tensors()
+    op = next(op for op in interpreter._get_ops_details() if op["op_name"] == "DEPTHWISE_CONV_2D")
+    detail = interpreter.get_tensor_details()[op["inputs"][1]]
+    return interpreter.get_tensor(detail["index"]), detail["quantization_parameters"]["scales"]
+
+
+def test_adaptive_rounding_moves_first_depthwise_weights_by_one_step_and_the_converter_keeps_them(
+    standin_workdir, export, calibration_images, tmp_path
+):
+    """convert's default rounds the first depthwise layer as weight_rounding chooses: against the
+    converter's nearest rounding some weights sit one step away, on the same per-channel grid."""
+    record = json.loads((standin_workdir / "convert" / "conversion.json").read_text())
+    (layer,) = record["weight_rounding"]["layers"]
+    assert record["weight_rounding"]["mode"] == "adaptive"
+    assert layer["name"] == "FeatureExtractor/MobilenetV2/expanded_conv/depthwise/depthwise"
+    assert 0 < layer["chosen_error"] < layer["nearest_error"]
+    assert _convert(export, calibration_images, tmp_path, "--weight-rounding", "nearest") == 0
+    nearest = json.loads((tmp_path / "work" / "convert" / "conversion.json").read_text())["weight_rounding"]
+    assert nearest == {"mode": "nearest", "layers": []}
+
+    # The same calibration as standin_workdir's (all four photos) but nearest rounding.
+    work = tmp_path / "all-photos"
+    assert run_cli(
+        "convert", "--workdir", work, "--checkpoint", export, "--calibration-dir", calibration_images[0].parent,
+        "--calibration-images", str(len(calibration_images)), "--weight-rounding", "nearest", "--no-progress",
+    ) == 0  # fmt: skip
+    adaptive_weights, adaptive_scales = _first_depthwise_weights(standin_workdir / "convert" / INT8_MODEL_NAME)
+    nearest_weights, nearest_scales = _first_depthwise_weights(work / "convert" / INT8_MODEL_NAME)
+    np.testing.assert_allclose(adaptive_scales, nearest_scales, rtol=1e-6)
+    steps = adaptive_weights.astype(int) - nearest_weights.astype(int)
+    assert set(np.unique(steps)) <= {-1, 0, 1} and np.count_nonzero(steps) > 0

@@ -44,6 +44,8 @@ from .pipeline_config import SSDPipeline, read_pipeline_config
 # (export_tflite_ssd_graph) uses this name for the same normalised 300x300 input.
 INPUT_NAME = "normalized_input_image_tensor"
 IO_TYPES = ("int8", "float32")
+# --weight-rounding: weight_rounding.py's choice for the first depthwise layer, or the converter's nearest.
+WEIGHT_ROUNDINGS = ("adaptive", "nearest")
 
 
 def _first_line(error: Exception) -> str:
@@ -84,8 +86,9 @@ def find_graph_cut(checkpoint: Checkpoint, input_size: Tuple[int, int]) -> CutGr
 
 
 @contextlib.contextmanager
-def _pruned_session(model: CutGraph):
-    """A TF1 session holding the export with its input replaced by a batch-1 placeholder."""
+def _pruned_session(model: CutGraph, graph_def=None):
+    """A TF1 session holding the export (or `graph_def`, an edited copy of its graph) with its
+    input replaced by a batch-1 placeholder."""
     import tensorflow as tf
 
     height, width = model.input_size
@@ -96,7 +99,9 @@ def _pruned_session(model: CutGraph):
         with tf.compat.v1.Session(graph=graph) as session:
             input_map = {model.cut.input_tensor: placeholder}
             try:
-                if model.checkpoint.saved_model_dir is not None:
+                if graph_def is not None:
+                    tf.compat.v1.import_graph_def(graph_def, input_map=input_map, name="")
+                elif model.checkpoint.saved_model_dir is not None:
                     tf.compat.v1.saved_model.loader.load(
                         session, list(SERVING_TAGS), str(model.checkpoint.saved_model_dir), input_map=input_map
                     )
@@ -229,13 +234,15 @@ def convert_int8(
     representative_dataset: Callable[[], Iterator[list[np.ndarray]]],
     *,
     io_type: str = "int8",
+    graph_def=None,
 ) -> bytes:
-    """Full-integer model: int8 weights (per channel) and activations, `io_type` input/output."""
+    """Full-integer model: int8 weights (per channel) and activations, `io_type` input/output;
+    from `graph_def` (e.g. rounded_depthwise_graph's) instead of the export's own graph if given."""
     import tensorflow as tf
 
     if io_type not in IO_TYPES:
         raise ToolsError(f"--io-type must be one of {', '.join(IO_TYPES)}, got {io_type!r}")
-    with _quiet_tensorflow(), _pruned_session(model) as (session, placeholder, outputs):
+    with _quiet_tensorflow(), _pruned_session(model, graph_def) as (session, placeholder, outputs):
         converter = _converter(session, placeholder, outputs)
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = representative_dataset
@@ -250,6 +257,98 @@ def convert_int8(
             if isinstance(error, ToolsError):
                 raise
             raise ToolsError(f"int8 conversion failed: {_first_line(error)}") from None
+
+
+@dataclass(frozen=True)
+class RoundedLayer:
+    """One depthwise convolution whose int8 weight rounding was chosen on calibration data."""
+
+    name: str
+    channels: int
+    nearest_error: float  # sum over channels of the expected squared output error, nearest rounding
+    chosen_error: float  # the same with the chosen rounding
+
+
+def _const_behind(nodes: dict, input_name: str):
+    node = nodes.get(input_name.lstrip("^").split(":")[0])
+    while node is not None and node.op == "Identity" and node.input:
+        node = nodes.get(node.input[0].split(":")[0])
+    return node if node is not None and node.op == "Const" else None
+
+
+def depthwise_layers(graph_def, cut: GraphCut) -> list:
+    """(op, weights Const) of each depthwise convolution the cut keeps whose weights are constants
+    with a depth multiplier of 1 and no dilation (the layers rounded_depthwise_graph handles)."""
+    nodes = {node.name: node for node in graph_def.node}
+    kept = ("FeatureExtractor/", "BoxPredictor_")
+    found = []
+    for node in graph_def.node:
+        if node.op != "DepthwiseConv2dNative" or not node.name.startswith(kept):
+            continue
+        weights = _const_behind(nodes, node.input[1])
+        dilations = list(node.attr["dilations"].list.i) or [1, 1, 1, 1]
+        if weights is None or any(d != 1 for d in dilations):
+            continue
+        shape = [dim.size for dim in weights.attr["value"].tensor.tensor_shape.dim]
+        if len(shape) == 4 and shape[3] == 1:
+            found.append((node, weights))
+    return found
+
+
+def rounded_depthwise_graph(
+    model: CutGraph, representative_dataset: Callable[[], Iterator[list[np.ndarray]]], layer_names=None
+):
+    """The export's graph with the depthwise weights rounded to the int8 grid as weight_rounding
+    chooses on the calibration images (all kept depthwise layers, or those in `layer_names`), and
+    what that changed: (graph_def, [RoundedLayer]).
+
+    The rounding minimises each channel's mean square output error over the calibration images.
+    (Minimising its variance instead and taking the mean off through the following batch norm's
+    moving mean measured no better on the real export: benchmarks/int8_accuracy.py.)"""
+    import tensorflow as tf
+    from tensorflow.python.framework import tensor_util
+
+    from .weight_rounding import choose_rounding
+
+    graph_def = graph_pb2_copy(read_graph_def(model.checkpoint))
+    layers = [(op, weights) for op, weights in depthwise_layers(graph_def, model.cut)
+              if layer_names is None or op.name in layer_names]  # fmt: skip
+    if not layers:
+        return graph_def, []
+    kernels = {op.name: tensor_util.MakeNdarray(weights.attr["value"].tensor) for op, weights in layers}
+    with _quiet_tensorflow(), _pruned_session(model) as (session, placeholder, _outputs):
+        statistics_ops = []
+        for op, _weights in layers:
+            height, width, channels, _ = kernels[op.name].shape
+            source = session.graph.get_tensor_by_name(op.input[0] if ":" in op.input[0] else op.input[0] + ":0")
+            patches = tf.image.extract_patches(
+                source, sizes=[1, height, width, 1], strides=list(op.attr["strides"].list.i),
+                rates=[1, 1, 1, 1], padding=op.attr["padding"].s.decode(),
+            )  # fmt: skip
+            # [1, oh, ow, (kh, kw, C)] -> [N, taps, C]: the input values under each output pixel's kernel.
+            patches = tf.reshape(patches, [-1, height * width, channels])
+            statistics_ops.append(tf.einsum("nkc,nlc->ckl", patches, patches))  # sums of x x^T per channel
+        totals = None
+        for batch in representative_dataset():
+            values = [np.asarray(v, dtype=np.float64) for v in session.run(statistics_ops, {placeholder: batch[0]})]
+            totals = values if totals is None else [total + value for total, value in zip(totals, values)]
+    if totals is None:
+        raise ToolsError("adaptive rounding needs calibration images; none were given")
+    report = []
+    for (op, weights), moments in zip(layers, totals, strict=True):
+        kernel = kernels[op.name]
+        height, width, channels, _ = kernel.shape
+        result = choose_rounding(kernel.reshape(height * width, channels), moments)
+        rounded = result.weights.reshape(kernel.shape).astype(kernel.dtype)
+        weights.attr["value"].tensor.CopyFrom(tensor_util.make_tensor_proto(rounded))
+        report.append(RoundedLayer(op.name, channels, float(result.nearest_error.sum()), float(result.chosen_error.sum())))
+    return graph_def, report
+
+
+def graph_pb2_copy(graph_def):
+    copy = type(graph_def)()
+    copy.CopyFrom(graph_def)
+    return copy
 
 
 def describe_io(model: bytes) -> dict:
