@@ -38,6 +38,10 @@ def _descending_chunks(scores: np.ndarray, first_chunk: int) -> Iterator[np.ndar
     """
     # Negated float64 keys give a descending stable sort for every integer and float dtype.
     keys = -scores.astype(np.float64)
+    if keys.size <= first_chunk:  # the usual case at an application's threshold: one chunk
+        if keys.size:
+            yield np.argsort(keys, kind="stable")
+        return
     remaining = np.arange(scores.shape[0])
     prefix = chunk = first_chunk
     while remaining.size:
@@ -59,31 +63,39 @@ def _descending_chunks(scores: np.ndarray, first_chunk: int) -> Iterator[np.ndar
         prefix *= _PREFIX_GROWTH
 
 
+def _areas(boxes: np.ndarray) -> np.ndarray:
+    return (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+
+
 def iou_matrix(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
     """[A, B] IoU of (ymin, xmin, ymax, xmax) boxes in float32.
 
     As TFLite's ComputeIntersectionOverUnion: a pair where either box has area <= 0 has IoU 0.
-    Written with few temporaries and in-place operations: for the small chunks NMS works on,
-    numpy's per-call overhead is most of the cost.
+    Both sides of the overlap at once ([A, B, 2] arrays) and in-place operations: for the small
+    chunks NMS works on, numpy's per-call overhead is most of the cost.
     """
-    ymin_a, xmin_a, ymax_a, xmax_a = (boxes_a[:, k : k + 1] for k in range(4))  # columns, [A, 1]
-    ymin_b, xmin_b, ymax_b, xmax_b = (boxes_b[:, k] for k in range(4))          # rows, [B]
-    intersection = np.minimum(ymax_a, ymax_b)
-    intersection -= np.maximum(ymin_a, ymin_b)
-    np.maximum(intersection, 0, out=intersection)
-    width = np.minimum(xmax_a, xmax_b)
-    width -= np.maximum(xmin_a, xmin_b)
-    np.maximum(width, 0, out=width)
-    intersection *= width
-    areas_a = (ymax_a - ymin_a) * (xmax_a - xmin_a)
-    areas_b = (ymax_b - ymin_b) * (xmax_b - xmin_b)
-    union = areas_a + areas_b
+    areas_a = _areas(boxes_a)
+    areas_b = areas_a if boxes_b is boxes_a else _areas(boxes_b)
+    overlap = np.minimum(boxes_a[:, None, 2:], boxes_b[None, :, 2:])  # (ymax, xmax) of the overlap
+    overlap -= np.maximum(boxes_a[:, None, :2], boxes_b[None, :, :2])  # minus its (ymin, xmin)
+    np.maximum(overlap, 0, out=overlap)
+    intersection = overlap[:, :, 0] * overlap[:, :, 1]
+    union = areas_a[:, None] + areas_b
     union -= intersection
-    with np.errstate(divide="ignore", invalid="ignore"):
-        intersection /= union  # now the IoU
-    if (areas_a <= 0).any() or (areas_b <= 0).any():
-        intersection[(areas_a <= 0) | (areas_b <= 0)] = 0
+    degenerate_a, degenerate_b = areas_a <= 0, areas_b <= 0
+    if degenerate_a.any() or degenerate_b.any():
+        with np.errstate(divide="ignore", invalid="ignore"):
+            intersection /= union  # now the IoU
+        intersection[degenerate_a[:, None] | degenerate_b] = 0
+        return intersection
+    with np.errstate(invalid="ignore"):  # inf / inf: boxes decoded from absurd encodings
+        intersection /= union
     return intersection
+
+
+def _bits(mask: np.ndarray) -> int:
+    """A boolean vector as an int whose bit i is mask[i]."""
+    return int.from_bytes(np.packbits(mask, bitorder="little").tobytes(), "little")
 
 
 def non_max_suppression(
@@ -134,33 +146,42 @@ def non_max_suppression_with_boxes(
     for order in _descending_chunks(scores, min(max(_FIRST_CHUNK, 3 * max_output), _MAX_CHUNK)):
         chunk_boxes = np.asarray(boxes_of(order), dtype=np.float32).reshape(-1, 4)
         chunk_groups = groups[order] if groups is not None else None
-        # suppresses[i, j]: chunk candidate i, if kept, removes candidate j (j after i).
-        suppresses = np.triu(iou_matrix(chunk_boxes, chunk_boxes) > threshold, 1)
-        active = np.ones(order.shape[0], dtype=bool)
+        # suppresses[i, j]: chunk candidate i, if kept, removes candidate j. Only j after i
+        # matters: the walk never looks back (the triangle below the diagonal is left as it is).
+        suppresses = iou_matrix(chunk_boxes, chunk_boxes) > threshold
+        if chunk_groups is not None:
+            suppresses &= chunk_groups[:, None] == chunk_groups
+        # The walk on Python ints, bit j standing for candidate j: `active` holds the candidates
+        # not yet suppressed, each kept candidate's row of `suppresses` is read as an int.
         if kept:  # boxes kept in earlier chunks suppress this chunk too
             overlapped = iou_matrix(kept_boxes, chunk_boxes) > threshold
             if chunk_groups is not None:
-                suppresses &= chunk_groups[:, None] == chunk_groups[None, :]
-                overlapped &= kept_groups[:, None] == chunk_groups[None, :]
-                full = [g for g, n in kept_per_group.items() if max_per_group is not None and n >= max_per_group]
-                active &= ~np.isin(chunk_groups, full)
-            active &= ~overlapped.any(axis=0)
-        elif chunk_groups is not None:
-            suppresses &= chunk_groups[:, None] == chunk_groups[None, :]
+                overlapped &= kept_groups[:, None] == chunk_groups
+            blocked = overlapped.any(axis=0)
+            full = [g for g, n in kept_per_group.items() if max_per_group is not None and n >= max_per_group]
+            if full:
+                blocked |= np.isin(chunk_groups, full)
+            active = _bits(~blocked)
+        else:
+            active = (1 << order.shape[0]) - 1
+        rows = np.packbits(suppresses, axis=1, bitorder="little")
+        row_bytes, width = rows.tobytes(), rows.shape[1]
+        group_of = chunk_groups.tolist() if chunk_groups is not None else None
         kept_in_chunk = []
-        for position in range(order.shape[0]):
-            if not active[position]:
-                continue
+        while active:
+            lowest = active & -active
+            position = lowest.bit_length() - 1
+            active ^= lowest
             kept_in_chunk.append(position)
             if len(kept) + len(kept_in_chunk) >= max_output:
                 break
-            active &= ~suppresses[position]
-            if chunk_groups is not None:
-                group = int(chunk_groups[position])
+            active &= ~int.from_bytes(row_bytes[position * width:(position + 1) * width], "little")
+            if group_of is not None:
+                group = group_of[position]
                 kept_per_group[group] = kept_per_group.get(group, 0) + 1
                 if max_per_group is not None and kept_per_group[group] >= max_per_group:
-                    active &= chunk_groups != group
-        kept.extend(int(i) for i in order[kept_in_chunk])
+                    active &= ~_bits(chunk_groups == group)
+        kept.extend(order[kept_in_chunk].tolist())
         kept_boxes = np.concatenate([kept_boxes, chunk_boxes[kept_in_chunk]])
         if len(kept) >= max_output:
             break

@@ -76,6 +76,17 @@ def _above(scores: np.ndarray, threshold, first_column: int = 0) -> Tuple[np.nda
     return rows, columns - first_column
 
 
+def _one_byte(dtype) -> bool:
+    dtype = np.dtype(dtype)
+    return dtype.itemsize == 1 and dtype.kind in "iu"
+
+
+def _by_byte(dtype, convert) -> np.ndarray:
+    """convert() of every value of a one-byte integer dtype, indexed by the value's byte (uint8)."""
+    every_value = np.arange(256, dtype=np.uint8).view(np.dtype(dtype))
+    return convert(every_value)
+
+
 def _empty() -> RawDetections:
     return RawDetections(np.zeros((0, 4), np.float32), np.zeros(0, np.int64), np.zeros(0, np.float32))
 
@@ -104,13 +115,37 @@ class SSDPostprocessor:
         # Softmax rows are converted before thresholding; their scores are then probabilities.
         self._threshold_decoder = ScoreDecoder(kind=PROBABILITIES) if score_decoder.kind == SOFTMAX else score_decoder
         self.raw_threshold = self._threshold_decoder.raw_threshold(config.score_threshold)
+        # One-byte outputs (the int8 and uint8 models): what each of the 256 raw values stands
+        # for, computed once by the same functions and looked up per frame: one call instead of
+        # a dozen numpy calls, each of which costs more than its work on a frame's few candidates.
+        self._box_values = {}  # dtype of the encodings -> their 256 dequantised values
+        decoder = self._threshold_decoder
+        self._score_values = None
+        if decoder.quantization is not None and _one_byte(decoder.dtype):
+            self._score_values = _by_byte(decoder.dtype, decoder.to_probabilities)
+        self._columns = {}  # number of classes -> np.arange(1, classes)
+
+    def _dequantize_boxes(self, encodings: np.ndarray) -> np.ndarray:
+        scale, zero_point = self.box_quantization
+        return (encodings.astype(np.float32) - np.float32(zero_point)) * np.float32(scale)
 
     def _decode(self, box_encodings: np.ndarray, anchor_indices: np.ndarray) -> np.ndarray:
         encodings = box_encodings[anchor_indices]
         if self.box_quantization is not None:
-            scale, zero_point = self.box_quantization
-            encodings = (encodings.astype(np.float32) - np.float32(zero_point)) * np.float32(scale)
+            if _one_byte(encodings.dtype):
+                values = self._box_values.get(encodings.dtype)
+                if values is None:
+                    values = self._box_values[encodings.dtype] = _by_byte(encodings.dtype, self._dequantize_boxes)
+                encodings = values[encodings.view(np.uint8)]
+            else:
+                encodings = self._dequantize_boxes(encodings)
         return decode_boxes(encodings, self._anchors_float64[anchor_indices], self.box_coder_scales)
+
+    def _probabilities(self, raw: np.ndarray) -> np.ndarray:
+        """The scores of raw class-output values (those of the kept detections)."""
+        if self._score_values is not None and raw.dtype == self._threshold_decoder.dtype:
+            return self._score_values[raw.view(np.uint8)]
+        return self._threshold_decoder.to_probabilities(raw)
 
     def __call__(self, box_encodings: np.ndarray, class_scores: np.ndarray) -> RawDetections:
         box_encodings = np.asarray(box_encodings).reshape(-1, 4)
@@ -123,7 +158,9 @@ class SSDPostprocessor:
         if self.score_decoder.kind == SOFTMAX:
             class_scores = self.score_decoder.to_probabilities(class_scores)
         config = self.config
-        columns = np.arange(1, class_scores.shape[1])
+        columns = self._columns.get(class_scores.shape[1])
+        if columns is None:
+            columns = self._columns[class_scores.shape[1]] = np.arange(1, class_scores.shape[1])
         if config.class_ids is not None:
             columns = np.array(sorted(c for c in set(config.class_ids) if 0 < c < class_scores.shape[1]), dtype=np.int64)
             if columns.size == 0:
@@ -162,7 +199,7 @@ class SSDPostprocessor:
             )
             kept_anchors = anchors[kept]
             kept_columns = columns[column_positions[kept]]
-        scores = self._threshold_decoder.to_probabilities(class_scores[kept_anchors, kept_columns])
+        scores = self._probabilities(class_scores[kept_anchors, kept_columns])
         return RawDetections(kept_boxes, kept_columns.astype(np.int64), scores)
 
 
