@@ -61,6 +61,15 @@ class RawDetections:
         return int(self.scores.shape[0])
 
 
+def _flat_above(scores: np.ndarray, threshold, first_column: int = 0) -> np.ndarray:
+    """Flat indices into the 2-D `scores` of the values >= threshold, columns before first_column
+    left out, in row-major order."""
+    mask = scores >= threshold
+    if first_column:
+        mask[:, :first_column] = False
+    return mask.reshape(-1).nonzero()[0]
+
+
 def _above(scores: np.ndarray, threshold, first_column: int = 0) -> Tuple[np.ndarray, np.ndarray]:
     """np.nonzero(scores[:, first_column:] >= threshold): (rows, columns of that slice), in
     np.nonzero's row-major order.
@@ -69,10 +78,7 @@ def _above(scores: np.ndarray, threshold, first_column: int = 0) -> Tuple[np.nda
     the column slice (a strided view) 0.04 ms; comparing the whole contiguous array (0.004 ms),
     clearing the columns before first_column and np.flatnonzero of the flat mask (0.04 ms), then
     splitting the flat indices, gives the same pairs in a fifth of the time."""
-    mask = scores >= threshold
-    if first_column:
-        mask[:, :first_column] = False
-    rows, columns = np.divmod(np.flatnonzero(mask), scores.shape[1])
+    rows, columns = np.divmod(_flat_above(scores, threshold, first_column), scores.shape[1])
     return rows, columns - first_column
 
 
@@ -183,10 +189,27 @@ class SSDPostprocessor:
             kept_anchors = anchors[kept]
             # The best class of each kept anchor only (ties: lowest class id, like TFLite's op).
             kept_columns = columns[foreground[kept_anchors].argmax(axis=1)]
+        elif every_class:
+            # The whole (contiguous) array with the background column left out: the flat indices
+            # give the candidates' raw scores in one gather, and their columns are the class ids,
+            # the NMS's groups as they are.
+            flat = _flat_above(class_scores, self.raw_threshold, first_column=1)
+            if flat.size == 0:
+                return _empty()
+            anchors, candidate_columns = np.divmod(flat, class_scores.shape[1])
+            candidate_scores = class_scores.reshape(-1)[flat]
+            kept, kept_boxes = non_max_suppression_with_boxes(
+                lambda candidates: self._decode(box_encodings, anchors[candidates]),
+                candidate_scores,
+                config.iou_threshold,
+                config.max_detections,
+                groups=candidate_columns,
+                max_per_group=config.max_per_class,
+            )
+            return RawDetections(kept_boxes, candidate_columns[kept].astype(np.int64, copy=False),
+                                 self._probabilities(candidate_scores[kept]))
         else:
-            # Every class: the whole (contiguous) array, background column left out, is faster.
-            anchors, column_positions = (_above(class_scores, self.raw_threshold, first_column=1) if every_class
-                                         else _above(foreground, self.raw_threshold))
+            anchors, column_positions = _above(foreground, self.raw_threshold)
             if anchors.size == 0:
                 return _empty()
             kept, kept_boxes = non_max_suppression_with_boxes(
