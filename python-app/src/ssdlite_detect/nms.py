@@ -168,12 +168,14 @@ def non_max_suppression_with_boxes(
         row_bytes, width = rows.tobytes(), rows.shape[1]
         group_of = chunk_groups.tolist() if chunk_groups is not None else None
         kept_in_chunk = []
+        room = max_output - len(kept)
         while active:
             lowest = active & -active
             position = lowest.bit_length() - 1
             active ^= lowest
             kept_in_chunk.append(position)
-            if len(kept) + len(kept_in_chunk) >= max_output:
+            room -= 1
+            if not room:
                 break
             active &= ~int.from_bytes(row_bytes[position * width:(position + 1) * width], "little")
             if group_of is not None:
@@ -182,8 +184,8 @@ def non_max_suppression_with_boxes(
                 if max_per_group is not None and kept_per_group[group] >= max_per_group:
                     active &= ~_bits(chunk_groups == group)
         kept.extend(order[kept_in_chunk].tolist())
-        kept_boxes = np.concatenate([kept_boxes, chunk_boxes[kept_in_chunk]])
-        if len(kept) >= max_output:
+        kept_boxes = np.concatenate([kept_boxes, chunk_boxes[kept_in_chunk]]) if kept_boxes.size else chunk_boxes[kept_in_chunk]
+        if not room:
             break
         if chunk_groups is not None:
             kept_groups = np.concatenate([kept_groups, chunk_groups[kept_in_chunk]])
