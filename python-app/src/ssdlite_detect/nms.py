@@ -63,33 +63,32 @@ def _descending_chunks(scores: np.ndarray, first_chunk: int) -> Iterator[np.ndar
         prefix *= _PREFIX_GROWTH
 
 
-def _areas(boxes: np.ndarray) -> np.ndarray:
-    return (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-
-
 def iou_matrix(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
     """[A, B] IoU of (ymin, xmin, ymax, xmax) boxes in float32.
 
     As TFLite's ComputeIntersectionOverUnion: a pair where either box has area <= 0 has IoU 0.
-    Both sides of the overlap at once ([A, B, 2] arrays) and in-place operations: for the small
-    chunks NMS works on, numpy's per-call overhead is most of the cost.
+    Written with few temporaries and in-place operations: for the small chunks NMS works on,
+    numpy's per-call overhead is most of the cost. Columns [A, 1] against rows [B]: every
+    operation's inner loop runs along B (an [A, B, 2] layout would make it 2 long, several times
+    slower on a 300-candidate chunk).
     """
-    areas_a = _areas(boxes_a)
-    areas_b = areas_a if boxes_b is boxes_a else _areas(boxes_b)
-    overlap = np.minimum(boxes_a[:, None, 2:], boxes_b[None, :, 2:])  # (ymax, xmax) of the overlap
-    overlap -= np.maximum(boxes_a[:, None, :2], boxes_b[None, :, :2])  # minus its (ymin, xmin)
-    np.maximum(overlap, 0, out=overlap)
-    intersection = overlap[:, :, 0] * overlap[:, :, 1]
-    union = areas_a[:, None] + areas_b
+    ymin_a, xmin_a, ymax_a, xmax_a = (boxes_a[:, k : k + 1] for k in range(4))  # columns, [A, 1]
+    ymin_b, xmin_b, ymax_b, xmax_b = (boxes_b[:, k] for k in range(4))          # rows, [B]
+    intersection = np.minimum(ymax_a, ymax_b)
+    intersection -= np.maximum(ymin_a, ymin_b)
+    np.maximum(intersection, 0, out=intersection)
+    width = np.minimum(xmax_a, xmax_b)
+    width -= np.maximum(xmin_a, xmin_b)
+    np.maximum(width, 0, out=width)
+    intersection *= width
+    areas_a = (ymax_a - ymin_a) * (xmax_a - xmin_a)
+    areas_b = (ymax_b - ymin_b) * (xmax_b - xmin_b)
+    union = areas_a + areas_b
     union -= intersection
-    degenerate_a, degenerate_b = areas_a <= 0, areas_b <= 0
-    if degenerate_a.any() or degenerate_b.any():
-        with np.errstate(divide="ignore", invalid="ignore"):
-            intersection /= union  # now the IoU
-        intersection[degenerate_a[:, None] | degenerate_b] = 0
-        return intersection
-    with np.errstate(invalid="ignore"):  # inf / inf: boxes decoded from absurd encodings
-        intersection /= union
+    with np.errstate(divide="ignore", invalid="ignore"):
+        intersection /= union  # now the IoU
+    if (areas_a <= 0).any() or (areas_b <= 0).any():
+        intersection[(areas_a <= 0) | (areas_b <= 0)] = 0
     return intersection
 
 
