@@ -38,7 +38,7 @@ detections in every frame, not on an empty test pattern's.
 --json prints one JSON object; its top-level keys include sim_npu_fps (640x480@120, no output),
 sim_npu_fps_with_tracking, sim_npu_fps_with_recorder, sim_npu_fps_with_viewers and their ratios
 to sim_npu_fps; cpu_outside_invoke_ms_640x480, _1280x720, _http_no_viewer and _with_tracking (the
-app's own Python threads' CPU per frame, from /proc per thread: ThreadCPU), gst_scaling_ms_640x480
+app's own Python threads' CPU per frame, each thread's CPU clock: ThreadCPU), gst_scaling_ms_640x480
 and _1280x720 (GStreamer's model-branch scaling, apart), sim_npu_latency_median_ms (640x480@30),
 cpu_live_over_invoke_ratio (the reference SSD on the CPU, 640x480@30) and stages_ms_640x480@30.
 
