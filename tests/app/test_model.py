@@ -70,3 +70,26 @@ def test_a_fallback_is_reported_and_the_cpu_runs_the_int8_model(reference, tmp_p
     loaded = open_model(ModelOptions(model_dir=str(tmp_path), platform=Platform(IMX8MP, "i.MX8MP", False)),
                         on_fallback=notes.append)
     assert loaded.spec.backend == "cpu" and len(notes) == 1 and "falling back to cpu" in notes[0]
+
+
+def test_detections_are_the_raw_boxes_clipped_and_scaled_box_by_box(model):
+    """Detector.to_detections scales every box at once: the same Python floats as clipping and
+    multiplying each float32 corner by the image's size one by one, -0.0 and boxes past the edges
+    included, and labels past the list named by their id."""
+    from ssdlite_detect.postprocess import RawDetections
+
+    rng = np.random.default_rng(4)
+    boxes = rng.uniform(-0.2, 1.2, (40, 4)).astype(np.float32)
+    boxes[0] = [-0.0, 0.0, 1.0, 1.5]
+    class_ids = rng.integers(1, 91, 40)
+    class_ids[1] = 200
+    raw = RawDetections(boxes, class_ids, rng.random(40).astype(np.float32))
+    width, height = 1277, 719
+    detections = Detector(model).to_detections(raw, width, height)
+    for detection, box, class_id, score in zip(detections, boxes, class_ids, raw.scores):
+        ymin, xmin, ymax, xmax = (float(v) for v in np.clip(box, 0.0, 1.0))
+        assert repr(detection.box.as_list()) == repr([xmin * width, ymin * height, xmax * width, ymax * height])
+        assert repr(detection.box_normalized) == repr((ymin, xmin, ymax, xmax))
+        assert (detection.class_id, detection.score) == (int(class_id), float(score))
+        assert type(detection.class_id) is int and type(detection.score) is float
+    assert detections[1].label == "class 200" and detections[2].label == COCO_LABELS[class_ids[2]]

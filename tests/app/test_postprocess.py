@@ -177,3 +177,31 @@ def test_candidates_above_the_threshold_are_np_nonzeros_in_its_order(threshold):
     rows, columns = _above(with_background, threshold, first_column=1)  # column 0 left out
     np.testing.assert_array_equal(rows, expected[0])
     np.testing.assert_array_equal(columns, expected[1])
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8])
+@pytest.mark.parametrize("kind", [LOGITS, PROBABILITIES])
+@pytest.mark.parametrize("nms", ["class", "agnostic"])
+def test_one_byte_outputs_give_what_the_conversions_give(dtype, kind, nms):
+    """One-byte box encodings and scores are dequantised and converted by looking their values
+    up in tables the same functions computed once: the results are bit for bit those of the same
+    values read as int16, which goes through the conversions themselves."""
+    rng = np.random.default_rng(11)
+    anchors = np.concatenate([rng.uniform(0.1, 0.9, (600, 2)), rng.uniform(0.05, 0.5, (600, 2))], 1).astype(np.float32)
+    info = np.iinfo(dtype)
+    scale, zero_point = (0.05, info.min + 20) if kind == LOGITS else (1 / 256, info.min)
+    config = PostprocessConfig(score_threshold=0.3, nms=nms)
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        encodings = rng.integers(info.min, info.max + 1, (600, 4)).astype(dtype)
+        scores = rng.integers(info.min, info.max + 1, (600, 12)).astype(dtype)
+        results = []
+        for raw_dtype in (dtype, np.int16):
+            processor = SSDPostprocessor(anchors, config, ScoreDecoder(kind, (scale, zero_point), np.dtype(raw_dtype)),
+                                         box_quantization=(0.1, zero_point))
+            results.append(processor(encodings.astype(raw_dtype), scores.astype(raw_dtype)))
+        table, direct = results
+        assert len(table) > 3
+        for name in ("boxes", "class_ids", "scores"):
+            assert getattr(table, name).dtype == getattr(direct, name).dtype
+            assert getattr(table, name).tobytes() == getattr(direct, name).tobytes()

@@ -538,25 +538,26 @@ def test_loaded_image_is_immutable_value():
 
 @pytest.mark.parametrize("dtype, quantization", [(np.int8, (2 / 255, -1)), (np.uint8, (0.0078125, 128)),
                                                  (np.int8, (0.0078125, 0)), (np.float32, None)])
-def test_the_frame_quantizer_gives_the_tables_values_by_either_path(dtype, quantization):
-    """PixelQuantizer: the pair table (two pixels per lookup) and the plain table give the same
-    values, for contiguous frames and strided views (a row padded by the scaler), whichever path
-    its timing chose."""
+def test_the_frame_quantizer_gives_the_tables_values(dtype, quantization):
+    """PixelQuantizer (bytes.translate for one-byte inputs) gives table[pixels], for contiguous
+    frames and the views the scalers' frames are read through: rows padded (RGBA and BGR with a
+    16-pixel row alignment, the BGR channels reversed), and an odd-sized frame; the values are
+    writeable, as table[pixels]'s."""
+    from ssdlite_detect.live.frames import FrameLayout, rgb_view
     from ssdlite_detect.preprocess import PixelQuantizer
 
     table = input_lookup_table(dtype, quantization)
     rng = np.random.default_rng(7)
     frame = rng.integers(0, 256, (300, 300, 3), dtype=np.uint8)
-    padded = np.zeros((300, 904), np.uint8)
-    padded[:, :900] = frame.reshape(300, 900)
-    strided = np.lib.stride_tricks.as_strided(padded, (300, 300, 3), (904, 3, 1))
-    odd = rng.integers(0, 256, (3, 3, 3), dtype=np.uint8)  # an odd byte count: no pairs
+    padded = rng.integers(0, 256, 912 * 300, dtype=np.uint8).tobytes()  # 304-pixel rows
+    bgr = rgb_view(padded, FrameLayout("BGR", 300, 300, 912))
+    rgba = rgb_view(rng.integers(0, 256, 1216 * 300, dtype=np.uint8).tobytes(), FrameLayout("RGBA", 300, 300, 1216))
+    odd = rng.integers(0, 256, (3, 3, 3), dtype=np.uint8)
+    original = frame.copy()
     quantizer = PixelQuantizer(table)
-    assert (quantizer.pairs is not None) == (np.dtype(dtype).itemsize == 1)
-    for use_pairs in ([None, True, False] if quantizer.pairs is not None else [None]):
-        quantizer.use_pairs = use_pairs
-        for pixels in (frame, strided, odd):
-            values = quantizer(pixels)
-            assert values.dtype == table.dtype and values.shape == pixels.shape
-            np.testing.assert_array_equal(values, table[pixels])
-    assert quantizer.use_pairs is not None  # timed on the first call
+    for pixels in (frame, bgr, rgba, odd, frame[:, ::-1]):
+        values = quantizer(pixels)
+        assert values.dtype == table.dtype and values.shape == pixels.shape
+        np.testing.assert_array_equal(values, table[pixels])
+        values[0, 0, 0] = values[0, 0, 1]  # writeable, and not the frame's own memory
+    np.testing.assert_array_equal(frame, original)

@@ -38,10 +38,14 @@ def decode_boxes(
     anchors = np.asarray(anchors, dtype=np.float64).reshape(-1, 4)
     if encodings.shape != anchors.shape:
         raise ValueError(f"{encodings.shape[0]} box encodings for {anchors.shape[0]} anchors")
+    scaled = encodings / (scales.y, scales.x, scales.h, scales.w)  # the four divisions at once
     anchor_sizes = anchors[:, 2:]
-    centres = (encodings[:, :2] / (scales.y, scales.x) * anchor_sizes + anchors[:, :2]).astype(np.float32)
-    half_sizes = (0.5 * np.exp(encodings[:, 2:] / (scales.h, scales.w)) * anchor_sizes).astype(np.float32)
-    return np.concatenate([centres - half_sizes, centres + half_sizes], axis=1)
+    centres = (scaled[:, :2] * anchor_sizes + anchors[:, :2]).astype(np.float32)
+    half_sizes = (0.5 * np.exp(scaled[:, 2:]) * anchor_sizes).astype(np.float32)
+    corners = np.empty(encodings.shape, np.float32)
+    np.subtract(centres, half_sizes, out=corners[:, :2])
+    np.add(centres, half_sizes, out=corners[:, 2:])
+    return corners
 
 
 def box_areas(boxes: np.ndarray) -> np.ndarray:
@@ -49,6 +53,11 @@ def box_areas(boxes: np.ndarray) -> np.ndarray:
     return (boxes[..., 2] - boxes[..., 0]) * (boxes[..., 3] - boxes[..., 1])
 
 
+# The ufunc np.clip calls once its arguments are checked (numpy >= 1.17; numpy 2 moved it to
+# np._core): the same values without the Python-level checks, which cost more than the clipping.
+_clip = getattr(getattr(np, "_core", None) or np.core, "umath").clip
+
+
 def clip_boxes(boxes: np.ndarray) -> np.ndarray:
     """Clip normalised (ymin, xmin, ymax, xmax) boxes to the image, [0, 1]."""
-    return np.clip(boxes, 0.0, 1.0)
+    return _clip(np.asarray(boxes), 0.0, 1.0)

@@ -102,15 +102,16 @@ class Detector:
     def to_detections(self, raw: RawDetections, width: int, height: int) -> List[Detection]:
         """Clip the normalised boxes to the image and scale them to its pixels."""
         labels = self.spec.labels
+        clipped = clip_boxes(raw.boxes)
+        # Every box at once: Python floats of the float32 corners, and the corners times the
+        # image's size in float64, what float(v) * width gave box by box (the same numbers).
+        sizes = np.array((height, width, height, width), np.float64)
+        scaled = (clipped.astype(np.float64) * sizes).tolist()
         detections = []
-        for box, class_id, score in zip(clip_boxes(raw.boxes), raw.class_ids, raw.scores):
-            ymin, xmin, ymax, xmax = (float(v) for v in box)
+        for normalized, (ymin, xmin, ymax, xmax), class_id, score in zip(
+                clipped.tolist(), scaled, raw.class_ids.tolist(), raw.scores.tolist()):
             label = labels[class_id] if class_id < len(labels) else f"class {class_id}"
-            detections.append(Detection(
-                int(class_id), label, float(score),
-                BBox(xmin * width, ymin * height, xmax * width, ymax * height),
-                (ymin, xmin, ymax, xmax),
-            ))
+            detections.append(Detection(class_id, label, score, BBox(xmin, ymin, xmax, ymax), tuple(normalized)))
         return detections
 
     def detect(self, source: Union[str, Image.Image], name: Optional[str] = None) -> DetectionResult:

@@ -61,6 +61,15 @@ class RawDetections:
         return int(self.scores.shape[0])
 
 
+def _flat_above(scores: np.ndarray, threshold, first_column: int = 0) -> np.ndarray:
+    """Flat indices into the 2-D `scores` of the values >= threshold, columns before first_column
+    left out, in row-major order."""
+    mask = scores >= threshold
+    if first_column:
+        mask[:, :first_column] = False
+    return mask.reshape(-1).nonzero()[0]
+
+
 def _above(scores: np.ndarray, threshold, first_column: int = 0) -> Tuple[np.ndarray, np.ndarray]:
     """np.nonzero(scores[:, first_column:] >= threshold): (rows, columns of that slice), in
     np.nonzero's row-major order.
@@ -69,11 +78,19 @@ def _above(scores: np.ndarray, threshold, first_column: int = 0) -> Tuple[np.nda
     the column slice (a strided view) 0.04 ms; comparing the whole contiguous array (0.004 ms),
     clearing the columns before first_column and np.flatnonzero of the flat mask (0.04 ms), then
     splitting the flat indices, gives the same pairs in a fifth of the time."""
-    mask = scores >= threshold
-    if first_column:
-        mask[:, :first_column] = False
-    rows, columns = np.divmod(np.flatnonzero(mask), scores.shape[1])
+    rows, columns = np.divmod(_flat_above(scores, threshold, first_column), scores.shape[1])
     return rows, columns - first_column
+
+
+def _one_byte(dtype) -> bool:
+    dtype = np.dtype(dtype)
+    return dtype.itemsize == 1 and dtype.kind in "iu"
+
+
+def _by_byte(dtype, convert) -> np.ndarray:
+    """convert() of every value of a one-byte integer dtype, indexed by the value's byte (uint8)."""
+    every_value = np.arange(256, dtype=np.uint8).view(np.dtype(dtype))
+    return convert(every_value)
 
 
 def _empty() -> RawDetections:
@@ -104,13 +121,37 @@ class SSDPostprocessor:
         # Softmax rows are converted before thresholding; their scores are then probabilities.
         self._threshold_decoder = ScoreDecoder(kind=PROBABILITIES) if score_decoder.kind == SOFTMAX else score_decoder
         self.raw_threshold = self._threshold_decoder.raw_threshold(config.score_threshold)
+        # One-byte outputs (the int8 and uint8 models): what each of the 256 raw values stands
+        # for, computed once by the same functions and looked up per frame: one call instead of
+        # a dozen numpy calls, each of which costs more than its work on a frame's few candidates.
+        self._box_values = {}  # dtype of the encodings -> their 256 dequantised values
+        decoder = self._threshold_decoder
+        self._score_values = None
+        if decoder.quantization is not None and _one_byte(decoder.dtype):
+            self._score_values = _by_byte(decoder.dtype, decoder.to_probabilities)
+        self._columns = {}  # number of classes -> np.arange(1, classes)
+
+    def _dequantize_boxes(self, encodings: np.ndarray) -> np.ndarray:
+        scale, zero_point = self.box_quantization
+        return (encodings.astype(np.float32) - np.float32(zero_point)) * np.float32(scale)
 
     def _decode(self, box_encodings: np.ndarray, anchor_indices: np.ndarray) -> np.ndarray:
         encodings = box_encodings[anchor_indices]
         if self.box_quantization is not None:
-            scale, zero_point = self.box_quantization
-            encodings = (encodings.astype(np.float32) - np.float32(zero_point)) * np.float32(scale)
+            if _one_byte(encodings.dtype):
+                values = self._box_values.get(encodings.dtype)
+                if values is None:
+                    values = self._box_values[encodings.dtype] = _by_byte(encodings.dtype, self._dequantize_boxes)
+                encodings = values[encodings.view(np.uint8)]
+            else:
+                encodings = self._dequantize_boxes(encodings)
         return decode_boxes(encodings, self._anchors_float64[anchor_indices], self.box_coder_scales)
+
+    def _probabilities(self, raw: np.ndarray) -> np.ndarray:
+        """The scores of raw class-output values (those of the kept detections)."""
+        if self._score_values is not None and raw.dtype == self._threshold_decoder.dtype:
+            return self._score_values[raw.view(np.uint8)]
+        return self._threshold_decoder.to_probabilities(raw)
 
     def __call__(self, box_encodings: np.ndarray, class_scores: np.ndarray) -> RawDetections:
         box_encodings = np.asarray(box_encodings).reshape(-1, 4)
@@ -123,7 +164,9 @@ class SSDPostprocessor:
         if self.score_decoder.kind == SOFTMAX:
             class_scores = self.score_decoder.to_probabilities(class_scores)
         config = self.config
-        columns = np.arange(1, class_scores.shape[1])
+        columns = self._columns.get(class_scores.shape[1])
+        if columns is None:
+            columns = self._columns[class_scores.shape[1]] = np.arange(1, class_scores.shape[1])
         if config.class_ids is not None:
             columns = np.array(sorted(c for c in set(config.class_ids) if 0 < c < class_scores.shape[1]), dtype=np.int64)
             if columns.size == 0:
@@ -146,10 +189,27 @@ class SSDPostprocessor:
             kept_anchors = anchors[kept]
             # The best class of each kept anchor only (ties: lowest class id, like TFLite's op).
             kept_columns = columns[foreground[kept_anchors].argmax(axis=1)]
+        elif every_class:
+            # The whole (contiguous) array with the background column left out: the flat indices
+            # give the candidates' raw scores in one gather, and their columns are the class ids,
+            # the NMS's groups as they are.
+            flat = _flat_above(class_scores, self.raw_threshold, first_column=1)
+            if flat.size == 0:
+                return _empty()
+            anchors, candidate_columns = np.divmod(flat, class_scores.shape[1])
+            candidate_scores = class_scores.reshape(-1)[flat]
+            kept, kept_boxes = non_max_suppression_with_boxes(
+                lambda candidates: self._decode(box_encodings, anchors[candidates]),
+                candidate_scores,
+                config.iou_threshold,
+                config.max_detections,
+                groups=candidate_columns,
+                max_per_group=config.max_per_class,
+            )
+            return RawDetections(kept_boxes, candidate_columns[kept].astype(np.int64, copy=False),
+                                 self._probabilities(candidate_scores[kept]))
         else:
-            # Every class: the whole (contiguous) array, background column left out, is faster.
-            anchors, column_positions = (_above(class_scores, self.raw_threshold, first_column=1) if every_class
-                                         else _above(foreground, self.raw_threshold))
+            anchors, column_positions = _above(foreground, self.raw_threshold)
             if anchors.size == 0:
                 return _empty()
             kept, kept_boxes = non_max_suppression_with_boxes(
@@ -162,7 +222,7 @@ class SSDPostprocessor:
             )
             kept_anchors = anchors[kept]
             kept_columns = columns[column_positions[kept]]
-        scores = self._threshold_decoder.to_probabilities(class_scores[kept_anchors, kept_columns])
+        scores = self._probabilities(class_scores[kept_anchors, kept_columns])
         return RawDetections(kept_boxes, kept_columns.astype(np.int64), scores)
 
 

@@ -146,10 +146,20 @@ class Topic:
         self._lock = threading.Lock()
         self.latest: Optional[Published] = None
         self._dropped_by_gone = 0  # drops of subscribers that have unsubscribed since
+        self._listeners: List[Callable[[], None]] = []
+
+    def on_subscribers(self, listener: Callable[[], None]) -> None:
+        """Call `listener` (from the subscribing thread) after every subscribe and unsubscribe."""
+        self._listeners.append(listener)
+
+    def _changed(self) -> None:
+        for listener in self._listeners:
+            listener()
 
     def subscribe(self, subscription: Subscription) -> Subscription:
         with self._lock:
             self._subscribers = self._subscribers + [subscription]
+        self._changed()
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
@@ -158,6 +168,7 @@ class Topic:
             if subscription in self._subscribers:
                 self._subscribers = [s for s in self._subscribers if s is not subscription]
                 self._dropped_by_gone += subscription.dropped
+        self._changed()
 
     def publish(self, payload: Any) -> None:
         item = Published(payload, time.monotonic())

@@ -421,3 +421,34 @@ def test_a_taken_http_port_is_one_line_and_exit_1(capsys, reference):
     errors = [line for line in err.splitlines() if "error:" in line]
     assert code == 1 and len(errors) == 1 and "Address already in use" in errors[0], err
     assert "Traceback" not in err
+
+
+def test_the_jpeg_encoder_takes_results_only_while_someone_watches():
+    """AnnotatedFrameEncoder subscribes to the results (and wants full-size frames) when the
+    first /stream.mjpeg client subscribes to the JPEGs and lets both go when the last leaves:
+    with nobody watching, publishing a result hands it to no subscriber and wakes nobody."""
+    from ssdlite_detect.service.annotated import AnnotatedFrameEncoder
+
+    hub = ResultHub("testsrc", "cpu", "model.tflite")
+    wanted = []
+    encoder = AnnotatedFrameEncoder(hub, want_display=lambda owner, flag: wanted.append(flag))
+
+    def settles(condition):
+        deadline = time.monotonic() + 2.0
+        while not condition() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return condition()
+
+    encoder.start()
+    try:
+        time.sleep(0.1)
+        assert hub.results.subscriber_count == 0 and wanted == []
+        viewer = hub.jpegs.subscribe(ThreadSubscription(size=1))
+        assert settles(lambda: hub.results.subscriber_count == 1) and wanted == [True]
+        hub.jpegs.unsubscribe(viewer)
+        assert settles(lambda: hub.results.subscriber_count == 0) and wanted == [True, False]
+        hub.jpegs.subscribe(ThreadSubscription(size=1))  # a viewer again, there when it stops
+        assert settles(lambda: hub.results.subscriber_count == 1)
+    finally:
+        encoder.stop()
+    assert hub.results.subscriber_count == 0 and wanted[-1] is False

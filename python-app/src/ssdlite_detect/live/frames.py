@@ -42,16 +42,14 @@ def rgb_view(data, layout: FrameLayout) -> np.ndarray:
     """A read-only RGB [height, width, 3] uint8 view of `data` (bytes or a buffer) laid out as
     `layout`; raises ValueError if `data` is too short."""
     pixel_bytes, (red, green, blue) = PIXEL_LAYOUTS[layout.format]
-    buffer = np.frombuffer(data, dtype=np.uint8)
-    if buffer.size < layout.offset + layout.size:
+    available = memoryview(data).nbytes
+    if available < layout.offset + layout.size:
         raise ValueError(f"a {layout.width}x{layout.height} {layout.format} frame with stride "
-                         f"{layout.stride} needs {layout.offset + layout.size} bytes, got {buffer.size}")
-    pixels = np.lib.stride_tricks.as_strided(
-        buffer[layout.offset:],
-        shape=(layout.height, layout.width, pixel_bytes),
-        strides=(layout.stride, pixel_bytes, 1),
-        writeable=False,
-    )
+                         f"{layout.stride} needs {layout.offset + layout.size} bytes, got {available}")
+    # The array constructor over the buffer: as_strided's view costs ten times as much per frame.
+    pixels = np.ndarray((layout.height, layout.width, pixel_bytes), np.uint8, data, layout.offset,
+                        (layout.stride, pixel_bytes, 1))
+    pixels.flags.writeable = False
     if (red, green, blue) == (0, 1, 2):
         return pixels[:, :, :3]
     if (red, green, blue) == (2, 1, 0):

@@ -471,7 +471,19 @@ class VideoSource:
         if meta is not None and (meta.stride[0] != layout.stride or meta.offset[0] != layout.offset):
             # The buffer's own row stride wins over the caps' default (the i.MX converters pad rows).
             layout = FrameLayout(layout.format, layout.width, layout.height, meta.stride[0], meta.offset[0])
-        return buffer.extract_dup(0, buffer.get_size()), layout
+        # One copy, from the mapped memory: extract_dup() copies twice and, for a frame above
+        # glibc's mmap threshold (128 KB: a 300x300 RGB frame is 270 KB), maps fresh pages for
+        # every frame and faults each of them in (0.24 ms a 300x300 frame here; this 0.01 ms).
+        ok, info = buffer.map(self._gst.Gst.MapFlags.READ)
+        if not ok:
+            raise SourceError(f"{self.name}: cannot read a frame's memory")
+        try:
+            # bytes() copies where the bindings hand over a view of the mapping (gst-python's
+            # override does), and is the same object where they already copied (PyGObject's own).
+            data = bytes(info.data)
+        finally:
+            buffer.unmap(info)
+        return data, layout
 
     def _frame_from_sample(self, sample) -> Frame:
         buffer = sample.get_buffer()

@@ -40,7 +40,8 @@ class AnnotatedFrameEncoder:
     """Publishes annotated JPEG frames to `hub.jpegs` while it has subscribers. regions(): the
     zones and lines in the frames' pixels, or None (no objects stage, or no frame seen yet);
     want_display(owner, wanted): SourceStreams.want_display, called as the first subscriber comes
-    and the last goes."""
+    and the last goes. While nobody watches it takes no results either (it is no subscriber of
+    `hub.results`): the stream's thread does not hand it every frame, nor wake it."""
 
     def __init__(self, hub: ResultHub, regions: Callable[[], Optional[object]] = lambda: None,
                  want_display: Callable[[object, bool], None] = lambda _owner, _wanted: None):
@@ -48,29 +49,49 @@ class AnnotatedFrameEncoder:
         self.regions = regions
         self.want_display = want_display
         self.encoded = 0
-        self._watched = False
         self._stop = threading.Event()
-        self._subscription = ThreadSubscription(size=1, max_age=MAX_AGE_S)
+        self._viewers_changed = threading.Event()
+        self._subscription: Optional[ThreadSubscription] = None  # of hub.results, while watched
         self._thread = threading.Thread(target=self._run, name="ssdlite-jpeg", daemon=True)
 
     def start(self) -> None:
-        self.hub.results.subscribe(self._subscription)
+        self.hub.jpegs.on_subscribers(self._viewers_changed.set)
         self._thread.start()
 
     def stop(self, timeout: float = 2.0) -> None:
         self._stop.set()
-        self.hub.results.unsubscribe(self._subscription)
+        self._viewers_changed.set()
+        subscription = self._subscription
+        if subscription is not None:
+            self.hub.results.unsubscribe(subscription)  # its get() returns at once
         self._thread.join(timeout)  # it ends after the frame at hand
+        subscription = self._subscription
+        if subscription is not None:  # one it made meanwhile
+            self.hub.results.unsubscribe(subscription)
         self.want_display(self, False)
 
+    def _watch(self, watched: bool) -> None:
+        """The first viewer came (results and full-size frames wanted), or the last went."""
+        if watched:
+            self._subscription = self.hub.results.subscribe(ThreadSubscription(size=1, max_age=MAX_AGE_S))
+        else:
+            self.hub.results.unsubscribe(self._subscription)
+            self._subscription = None
+        self.want_display(self, watched)
+
     def _run(self) -> None:
-        while not self._stop.is_set() and not self._subscription.finished:
-            item = self._subscription.get(timeout=0.5)
+        while not self._stop.is_set():
+            self._viewers_changed.clear()
             watched = self.hub.jpegs.subscriber_count > 0
-            if watched != self._watched:  # the first viewer came, or the last went
-                self._watched = watched
-                self.want_display(self, watched)
-            if item is None or not watched:
+            if watched != (self._subscription is not None):
+                self._watch(watched)
+            if not watched:
+                self._viewers_changed.wait(0.5)
+                continue
+            if self._subscription.finished:  # the run ended: no more results
+                return
+            item = self._subscription.get(timeout=0.5)
+            if item is None:
                 continue
             jpeg = encode_annotated(*item, self.regions())
             if jpeg is not None:
