@@ -177,3 +177,23 @@ def test_the_bundle_installs_with_the_layer_and_the_installed_app_finds_the_pers
     people = [d for d in result.detections if d.label == "person" and d.score >= 0.5]
     assert len(people) == 1, result.detections
     assert _iou(np.asarray(people[0].box_normalized), _labelled_person(coco128, PERSON_PHOTO)) >= 0.8
+
+
+def test_int8_keeps_the_float_graphs_person_ap_on_real_photos(real_pedestrian, coco128, tmp_path):
+    """`evaluate` on coco128's photos with people, both models through the app's post-processing.
+    Measured here: float person AP 0.194; int8 0.983 of it (AP50 0.999) with adaptive rounding,
+    0.969 with nearest (benchmarks/int8_accuracy.py). The floors leave room for other x86 CPUs,
+    whose SIMD paths move calibrated scales in their last bits, and catch a broken conversion (a
+    miscalibrated input, a wrong anchor or box coder setting costs far more)."""
+    report = tmp_path / "evaluate.json"
+    assert run_cli(
+        "evaluate", "--workdir", real_pedestrian.workdir, "--dataset", coco128, "--images-with", "person",
+        "--no-progress", "--json", report,
+    ) == 0  # fmt: skip
+    result = json.loads(report.read_text())
+    assert result["image_count"] == 61
+    float_run = next(run for path, run in result["models"].items() if path.endswith("_float.tflite"))
+    assert 0.17 <= float_run["per_class"]["person"]["AP"] <= 0.22 and float_run["per_class"]["person"]["objects"] == 254
+    (ratio,) = result["ratios"]
+    assert ratio["per_class"]["person"]["AP"] >= 0.96, ratio
+    assert ratio["per_class"]["person"]["AP50"] >= 0.98, ratio

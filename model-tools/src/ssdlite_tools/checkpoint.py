@@ -2,7 +2,8 @@
 
 An export folder holds `pipeline.config` (the model's own configuration) and `saved_model/` (a
 frozen TF1 SavedModel: constants, empty variables/) or, where that is what the export holds,
-`frozen_inference_graph.pb`; a retrained model may add its `label_map.pbtxt`. The graph runs
+`frozen_inference_graph.pb`; a retrained model may add its `label_map.pbtxt`, and an export found
+in the wild may hold the frozen graph alone (graph_config.py reads its settings off the graph). The graph runs
 uint8 image -> resize -> normalise -> feature extractor -> SSD heads -> NMS; `convert` keeps only
 the part between the cut tensors (graph_cut.py finds them; for the zoo checkpoint they are the
 ones below, the same cut as NXP's recipe.sh), because the board does resizing/normalisation (the

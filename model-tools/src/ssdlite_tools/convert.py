@@ -9,7 +9,8 @@ off the heads. (recipe.sh prunes with an unbatched (300, 300, 3) signature and t
 batched data.)
 
 The int8 model is fully quantised: per-channel int8 weights (the converter's default for full
-integer quantisation), int8 activations calibrated on images fed through the app's preprocessing
+integer quantisation; the first depthwise layer's rounded as weight_rounding.py chooses, through
+rounded_depthwise_graph), int8 activations calibrated on images fed through the app's preprocessing
 (see calibration.py), and int8 input/output by default so that nothing runs on the CPU before or
 after the NPU (a float interface adds a Quantize and two Dequantize ops that neither the
 Ethos-U65 nor the VX delegate would take, and the app quantises its input with a lookup table

@@ -1,7 +1,10 @@
 """`ssdlite-tools convert`: prune an SSD export and write the float32 and full-int8 TFLite models.
 
-Reads the export's pipeline.config (classes, input size, anchors, box coder, score converter) and
-label map, finds the cut in the graph, and writes <output-dir>/ssdlite_mobilenetv2_coco_int8.tflite
+Reads the export's pipeline.config (classes, input size, anchors, box coder, score converter),
+checked against the graph, or without one the same settings from the graph itself (graph_config.py),
+and the label map; finds the cut in the graph, rounds the first depthwise layer's int8 weights as
+the calibration images say is best (weight_rounding.py; --weight-rounding nearest: the converter's
+own), and writes <output-dir>/ssdlite_mobilenetv2_coco_int8.tflite
 (calibrated on N images through the app's preprocessing), ssdlite_mobilenetv2_coco_float.tflite
 (for int8-vs-float comparisons), labels.txt, model.json (the model description the app reads)
 and conversion.json (checkpoint, calibration images and their sha256, settings, I/O quantisation).
