@@ -52,7 +52,6 @@ from ssdlite_tools.convert import (  # noqa: E402
     convert_int8,
     depthwise_layers,
     read_export,
-    read_graph_def,
     rounded_depthwise_graph,
 )
 from ssdlite_tools.describe import describe_model, describe_sources  # noqa: E402
@@ -180,9 +179,9 @@ def main() -> int:
             representative = lambda images=images, batches=batches: batches(images, height, width, progress=False)
             graph_def = None
             if args.rounding != "nearest":
-                layers = [op.name for op, _ in depthwise_layers(read_graph_def(checkpoint), export.model.cut)]
+                layers = [op.name for op, _ in depthwise_layers(export.graph_def, export.model.cut)]
                 chosen = layers[:1] if args.rounding == "first-depthwise" else layers
-                graph_def, _report = rounded_depthwise_graph(export.model, representative, chosen)
+                graph_def, _report = rounded_depthwise_graph(export.model, representative, chosen, export.graph_def)
             int8_model = convert_int8(export.model, representative, graph_def=graph_def)
             models = write_model_folder(work / f"choice{index}", description, labels, float_model, int8_model)
             if float_detections is None:

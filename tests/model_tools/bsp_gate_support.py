@@ -96,6 +96,22 @@ def run_cli(*argv: str) -> int:
     return main([str(a) for a in argv])
 
 
+def one_error_line(capsys, command: str = "convert") -> str:
+    """The one `ssdlite-tools COMMAND: error: ...` line a refused run printed on stderr."""
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("ssdlite-tools")]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"ssdlite-tools {command}: error: ")
+    return lines[0]
+
+
+def edit_pipeline_config(folder: Path, old: str, new: str) -> None:
+    """Replace the first `old` in folder/pipeline.config (which must hold it) by `new`."""
+    config = folder / "pipeline.config"
+    text = config.read_text()
+    assert old in text
+    config.write_text(text.replace(old, new, 1))
+
+
 def compile_with_vela(model: Path, output_dir: Path, vela: Path):
     from ssdlite_tools import vela as vela_module
 

@@ -9,7 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from bsp_gate_support import compile_with_vela, run_cli, vela_executable  # noqa: F401 (fixtures)
+from bsp_gate_support import (  # noqa: F401 (fixtures)
+    compile_with_vela,
+    edit_pipeline_config,
+    one_error_line,
+    run_cli,
+    vela_executable,
+)
 
 from tflite_fingerprint import UINT8, differences, fingerprint_file
 
@@ -70,25 +76,18 @@ def _convert(export: Path, calibration_images, tmp_path, *extra: str) -> int:
     )  # fmt: skip
 
 
-def _one_error_line(capsys) -> str:
-    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("ssdlite-tools")]
-    assert len(lines) == 1, lines
-    assert lines[0].startswith("ssdlite-tools convert: error: ")
-    return lines[0]
-
-
 def test_a_pipeline_config_that_is_not_ssd(export, calibration_images, tmp_path, capsys):
     (export / "pipeline.config").write_text(
         "model {\n  faster_rcnn {\n    num_classes: 90\n    first_stage_max_proposals: 100\n  }\n}\n"
     )
     assert _convert(export, calibration_images, tmp_path) == 2
-    assert "does not describe an SSD model (model { faster_rcnn })" in _one_error_line(capsys)
+    assert "does not describe an SSD model (model { faster_rcnn })" in one_error_line(capsys)
 
 
 def test_a_pipeline_config_that_is_not_text_format(export, calibration_images, tmp_path, capsys):
     (export / "pipeline.config").write_text("model {\n  ssd {\n    num_classes: three\n")
     assert _convert(export, calibration_images, tmp_path) == 2
-    assert "not a valid TrainEvalPipelineConfig" in _one_error_line(capsys)
+    assert "not a valid TrainEvalPipelineConfig" in one_error_line(capsys)
 
 
 def test_an_export_without_pipeline_config_whose_graph_lacks_the_settings(export, calibration_images, tmp_path, capsys):
@@ -96,7 +95,7 @@ def test_an_export_without_pipeline_config_whose_graph_lacks_the_settings(export
     (the real export's graph has both: test_real_export.py)."""
     (export / "pipeline.config").unlink()
     assert _convert(export, calibration_images, tmp_path) == 2
-    line = _one_error_line(capsys)
+    line = one_error_line(capsys)
     assert "has no pipeline.config beside it and the graph does not hold" in line
     assert "the box coder scales (Postprocessor/Decode)" in line and "the anchors (MultipleGridAnchorGenerator/)" in line
     assert "the input size" not in line and "the feature extractor" not in line
@@ -114,19 +113,16 @@ def test_an_export_without_pipeline_config_whose_graph_lacks_the_settings(export
     ],
 )
 def test_settings_convert_cannot_honour(edit, message, export, calibration_images, tmp_path, capsys):
-    config = export / "pipeline.config"
-    text = config.read_text()
-    assert edit[0] in text
-    config.write_text(text.replace(edit[0], edit[1], 1))
+    edit_pipeline_config(export, *edit)
     assert _convert(export, calibration_images, tmp_path) == 2
-    assert message in _one_error_line(capsys)
+    assert message in one_error_line(capsys)
 
 
 def test_a_label_map_that_does_not_match_num_classes(export, calibration_images, tmp_path, capsys):
     label_map = tmp_path / "label_map.pbtxt"
     label_map.write_text('item {\n  id: 1\n  name: "person"\n}\nitem {\n  id: 91\n  name: "drone"\n}\n')
     assert _convert(export, calibration_images, tmp_path, "--label-map", label_map) == 2
-    line = _one_error_line(capsys)
+    line = one_error_line(capsys)
     assert "has id 91 ('drone') but pipeline.config num_classes is 90" in line
 
 
@@ -135,14 +131,14 @@ def test_a_pipeline_config_that_is_not_the_exports_own(export, calibration_image
     config.write_text(config.read_text().replace("num_classes: 90", "num_classes: 80"))
     (export / "label_map.pbtxt").write_text('item {\n  id: 80\n  name: "toothbrush"\n}\n')
     assert _convert(export, calibration_images, tmp_path) == 2
-    assert "predicts 91 class columns but" in _one_error_line(capsys)
+    assert "predicts 91 class columns but" in one_error_line(capsys)
 
 
 def test_a_retrained_export_without_a_label_map(export, calibration_images, tmp_path, capsys):
     config = export / "pipeline.config"
     config.write_text(config.read_text().replace("mscoco_label_map.pbtxt", "fish_label_map.pbtxt"))
     assert _convert(export, calibration_images, tmp_path) == 2
-    assert "no label map for" in _one_error_line(capsys)
+    assert "no label map for" in one_error_line(capsys)
 
 
 def _graph_without_heads(folder: Path) -> None:
@@ -170,7 +166,7 @@ def test_a_checkpoint_whose_graph_lacks_the_ssd_heads(export, calibration_images
     shutil.rmtree(export / "saved_model")
     _graph_without_heads(export / "saved_model")
     assert _convert(export, calibration_images, tmp_path) == 2
-    line = _one_error_line(capsys)
+    line = one_error_line(capsys)
     assert "the graph lacks the SSD heads" in line and "BoxPredictor_N/BoxEncodingPredictor" in line
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from bsp_gate_support import run_cli
+from bsp_gate_support import edit_pipeline_config, one_error_line, run_cli
 from conftest import PEDESTRIAN_LABEL_MAP
 from layer_support import MODEL_DIR, layer_install
 from od_api_anchors import generator_of, mobilenet_ssd_feature_maps, od_api_ssd_anchors
@@ -19,6 +19,7 @@ from od_api_anchors import generator_of, mobilenet_ssd_feature_maps, od_api_ssd_
 from ssdlite_detect.anchors import SSDLITE_MOBILENET_V2_COCO
 from ssdlite_detect.decode import BoxCoderScales
 from ssdlite_detect.model_description import DESCRIPTION_FILE, read_description
+from ssdlite_detect.nms import iou_matrix
 
 # A coco128 photo with one person (labels/000000000036.txt, YOLO: class xc yc w h, normalised).
 PERSON_PHOTO = "000000000036"
@@ -48,13 +49,13 @@ def test_the_graph_holds_the_settings_a_pipeline_config_would(pedestrian_export)
 
 def test_the_graphs_own_anchors_are_the_od_api_formula_for_the_zoo_settings(pedestrian_export):
     from ssdlite_tools.checkpoint import open_checkpoint
-    from ssdlite_tools.convert import CutGraph, run_anchor_generator
+    from ssdlite_tools.convert import CutGraph, inspect_heads
     from ssdlite_tools.graph_config import corners_to_centres
     from ssdlite_tools.graph_cut import find_cut
 
     checkpoint = open_checkpoint(pedestrian_export, pedestrian_export.parent)
     model = CutGraph(checkpoint, find_cut(_graph(pedestrian_export), "graph"), (300, 300))
-    corners = run_anchor_generator(model, "Concatenate/concat:0")
+    _heads, corners = inspect_heads(model, "Concatenate/concat:0")
     spec = type("Spec", (), {"anchors": SSDLITE_MOBILENET_V2_COCO})
     expected = od_api_ssd_anchors(generator_of(spec), mobilenet_ssd_feature_maps(300, 300), (300, 300))
     np.testing.assert_allclose(corners_to_centres(corners), expected, atol=1e-6)
@@ -122,14 +123,10 @@ def test_a_pipeline_config_is_checked_against_the_graph(export_with_config, coco
     ],
 )
 def test_a_pipeline_config_edited_after_training_is_refused(edit, message, export_with_config, coco128, tmp_path, capsys):
-    config = export_with_config / "pipeline.config"
-    text = config.read_text()
-    assert edit[0] in text
-    config.write_text(text.replace(edit[0], edit[1], 1))
+    edit_pipeline_config(export_with_config, *edit)
     assert _convert(export_with_config, coco128, tmp_path) == 2
-    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("ssdlite-tools")]
-    assert len(lines) == 1 and lines[0].startswith("ssdlite-tools convert: error: ") and message in lines[0], lines
-    assert "(edited after training?)" in lines[0]
+    line = one_error_line(capsys)
+    assert message in line and "(edited after training?)" in line, line
 
 
 def test_every_gate_passes_and_every_operator_runs_on_the_npu(real_pedestrian):
@@ -147,13 +144,6 @@ def _labelled_person(coco128: Path, stem: str):
     (person,) = [row for row in rows if row[0] == "0"]
     xc, yc, width, height = map(float, person[1:])
     return np.array([yc - height / 2, xc - width / 2, yc + height / 2, xc + width / 2])
-
-
-def _iou(a, b) -> float:
-    top, left = np.maximum(a[:2], b[:2])
-    bottom, right = np.minimum(a[2:], b[2:])
-    inter = max(0.0, bottom - top) * max(0.0, right - left)
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
 def test_the_bundle_installs_with_the_layer_and_the_installed_app_finds_the_person(real_pedestrian, coco128, tmp_path):
@@ -176,7 +166,8 @@ def test_the_bundle_installs_with_the_layer_and_the_installed_app_finds_the_pers
     result = detector.detect(str(coco128 / "images" / f"{PERSON_PHOTO}.jpg"))
     people = [d for d in result.detections if d.label == "person" and d.score >= 0.5]
     assert len(people) == 1, result.detections
-    assert _iou(np.asarray(people[0].box_normalized), _labelled_person(coco128, PERSON_PHOTO)) >= 0.8
+    found, labelled = np.float32([people[0].box_normalized]), np.float32([_labelled_person(coco128, PERSON_PHOTO)])
+    assert iou_matrix(found, labelled)[0, 0] >= 0.8
 
 
 def test_int8_keeps_the_float_graphs_person_ap_on_real_photos(real_pedestrian, coco128, tmp_path):

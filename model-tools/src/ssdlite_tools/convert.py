@@ -22,8 +22,8 @@ same TensorFlow version, checkpoint and images give the same bytes (tests conver
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
-from typing import Callable, Iterator, Tuple
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Optional, Tuple
 
 import numpy as np
 
@@ -34,6 +34,7 @@ from .graph_config import (
     GraphFacts,
     check_normalisation,
     check_pipeline_against_graph,
+    const_node,
     fit_anchor_config,
     pipeline_from_graph,
     read_graph_facts,
@@ -127,9 +128,15 @@ class HeadShapes:
     class_columns: int  # num_classes + 1 (background)
 
 
-def inspect_heads(model: CutGraph) -> HeadShapes:
-    """Feature-map sizes and anchors per cell from the heads' static shapes at the input size."""
-    with _quiet_tensorflow(), _pruned_session(model) as (session, _placeholder, outputs):
+def inspect_heads(model: CutGraph, anchors_tensor: Optional[str] = None) -> Tuple[HeadShapes, Optional[np.ndarray]]:
+    """Feature-map sizes and anchors per cell from the heads' static shapes at the input size, and,
+    when `anchors_tensor` names the export's MultipleGridAnchorGenerator output, the anchors it
+    computes there as [N, 4] (ymin, xmin, ymax, xmax) rows normalised to the image (graph_config
+    fits them); one session for both."""
+    import tensorflow as tf
+
+    height, width = model.input_size
+    with _quiet_tensorflow(), _pruned_session(model) as (session, placeholder, outputs):
         graph = session.graph
         maps, per_location = [], []
         for op_name in model.cut.box_heads:
@@ -139,26 +146,20 @@ def inspect_heads(model: CutGraph) -> HeadShapes:
             maps.append((shape[1], shape[2]))
             per_location.append(shape[3] // 4)
         boxes, classes = (tensor.shape.as_list() for tensor in outputs)
+        corners = None
+        if anchors_tensor is not None:
+            try:
+                tensor = graph.get_tensor_by_name(anchors_tensor)
+                # Static at a fixed input size; the feed covers generators that read the feature maps' shapes.
+                corners = np.asarray(session.run(tensor, {placeholder: np.zeros((1, height, width, 3), np.float32)}))
+            except (KeyError, ValueError, tf.errors.OpError) as error:
+                raise ToolsError(
+                    f"cannot run the anchor generator {anchors_tensor} of {model.checkpoint.graph_file}: "
+                    f"{_first_line(error)}"
+                ) from None
     if None in boxes[1:] or None in classes[1:]:
         raise ToolsError(f"{model.checkpoint.graph_file}: head outputs {boxes} and {classes} are not static at batch 1")
-    return HeadShapes(tuple(maps), tuple(per_location), boxes[1], classes[-1])
-
-
-def run_anchor_generator(model: CutGraph, anchors_tensor: str) -> np.ndarray:
-    """The anchors the export's own MultipleGridAnchorGenerator computes at the input size, as
-    [N, 4] (ymin, xmin, ymax, xmax) rows normalised to the image (graph_config fits them)."""
-    import tensorflow as tf
-
-    height, width = model.input_size
-    with _quiet_tensorflow(), _pruned_session(model) as (session, placeholder, _outputs):
-        try:
-            tensor = session.graph.get_tensor_by_name(anchors_tensor)
-            # Static at a fixed input size; the feed covers generators that read the feature maps' shapes.
-            return np.asarray(session.run(tensor, {placeholder: np.zeros((1, height, width, 3), np.float32)}))
-        except (KeyError, ValueError, tf.errors.OpError) as error:
-            raise ToolsError(
-                f"cannot run the anchor generator {anchors_tensor} of {model.checkpoint.graph_file}: {_first_line(error)}"
-            ) from None
+    return HeadShapes(tuple(maps), tuple(per_location), boxes[1], classes[-1]), corners
 
 
 @dataclass(frozen=True)
@@ -172,6 +173,8 @@ class Export:
     from_graph: bool
     # Settings of a given pipeline.config that were checked against the graph (graph_config).
     checked_against_graph: Tuple[str, ...]
+    # The export's GraphDef, read once (rounded_depthwise_graph edits a copy).
+    graph_def: object = field(default=None, compare=False, repr=False)
 
 
 def read_export(checkpoint: Checkpoint) -> Export:
@@ -191,15 +194,14 @@ def read_export(checkpoint: Checkpoint) -> Export:
             "its input size; pass the export folder with its pipeline.config"
         )
     model = CutGraph(checkpoint, cut, input_size)
-    heads = inspect_heads(model)
-    corners = run_anchor_generator(model, facts.anchors_tensor) if facts.anchors_tensor else None
+    heads, corners = inspect_heads(model, facts.anchors_tensor)
     if pipeline is not None:
         checked = check_pipeline_against_graph(pipeline, facts, corners, heads.feature_map_shapes)
-        return Export(pipeline, model, heads, False, tuple(checked))
+        return Export(pipeline, model, heads, False, tuple(checked), graph_def)
     anchors = None
     if corners is not None:
         anchors = fit_anchor_config(corners, heads.feature_map_shapes, heads.anchors_per_location, input_size, source)
-    return Export(pipeline_from_graph(facts, heads.class_columns, anchors), model, heads, True, ())
+    return Export(pipeline_from_graph(facts, heads.class_columns, anchors), model, heads, True, (), graph_def)
 
 
 def _converter(session, placeholder, outputs):
@@ -270,13 +272,6 @@ class RoundedLayer:
     chosen_error: float  # the same with the chosen rounding
 
 
-def _const_behind(nodes: dict, input_name: str):
-    node = nodes.get(input_name.lstrip("^").split(":")[0])
-    while node is not None and node.op == "Identity" and node.input:
-        node = nodes.get(node.input[0].split(":")[0])
-    return node if node is not None and node.op == "Const" else None
-
-
 def depthwise_layers(graph_def, cut: GraphCut) -> list:
     """(op, weights Const) of each depthwise convolution the cut keeps whose weights are constants
     with a depth multiplier of 1 and no dilation (the layers rounded_depthwise_graph handles)."""
@@ -286,7 +281,7 @@ def depthwise_layers(graph_def, cut: GraphCut) -> list:
     for node in graph_def.node:
         if node.op != "DepthwiseConv2dNative" or not node.name.startswith(kept):
             continue
-        weights = _const_behind(nodes, node.input[1])
+        weights = const_node(nodes, node.input[1])
         dilations = list(node.attr["dilations"].list.i) or [1, 1, 1, 1]
         if weights is None or any(d != 1 for d in dilations):
             continue
@@ -297,9 +292,10 @@ def depthwise_layers(graph_def, cut: GraphCut) -> list:
 
 
 def rounded_depthwise_graph(
-    model: CutGraph, representative_dataset: Callable[[], Iterator[list[np.ndarray]]], layer_names=None
+    model: CutGraph, representative_dataset: Callable[[], Iterator[list[np.ndarray]]], layer_names=None,
+    graph_def=None,
 ):
-    """The export's graph with the depthwise weights rounded to the int8 grid as weight_rounding
+    """The export's graph (`graph_def` if given, which stays unchanged) with the depthwise weights rounded to the int8 grid as weight_rounding
     chooses on the calibration images (all kept depthwise layers, or those in `layer_names`), and
     what that changed: (graph_def, [RoundedLayer]).
 
@@ -311,7 +307,7 @@ def rounded_depthwise_graph(
 
     from .weight_rounding import choose_rounding
 
-    graph_def = graph_pb2_copy(read_graph_def(model.checkpoint))
+    graph_def = _copy_graph(graph_def if graph_def is not None else read_graph_def(model.checkpoint))
     layers = [(op, weights) for op, weights in depthwise_layers(graph_def, model.cut)
               if layer_names is None or op.name in layer_names]  # fmt: skip
     if not layers:
@@ -346,7 +342,7 @@ def rounded_depthwise_graph(
     return graph_def, report
 
 
-def graph_pb2_copy(graph_def):
+def _copy_graph(graph_def):
     copy = type(graph_def)()
     copy.CopyFrom(graph_def)
     return copy

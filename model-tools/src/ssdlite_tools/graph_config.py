@@ -30,6 +30,7 @@ from ssdlite_detect.anchors import AnchorConfig, generate_anchors, layer_box_spe
 from ssdlite_detect.decode import BoxCoderScales
 
 from .errors import ToolsError
+from .graph_cut import node_name
 from .pipeline_config import SSDPipeline
 
 # The app's preprocessing (ssdlite_detect.preprocess): x * (2 / 255) - 1, MobileNet's.
@@ -67,16 +68,18 @@ def _tensor_value(node) -> np.ndarray:
     return tensor_util.MakeNdarray(node.attr["value"].tensor)
 
 
-def _node_name(input_name: str) -> str:
-    return input_name.lstrip("^").split(":")[0]
+def const_node(nodes: dict, input_name: str):
+    """The Const node an input reads (through Identity nodes, as a frozen graph's `.../read`), else None."""
+    node = nodes.get(node_name(input_name))
+    while node is not None and node.op == "Identity" and node.input:
+        node = nodes.get(node_name(node.input[0]))
+    return node if node is not None and node.op == "Const" else None
 
 
 def _const(nodes: dict, input_name: str) -> Optional[np.ndarray]:
     """The value of a Const input (through Identity nodes), else None."""
-    node = nodes.get(_node_name(input_name))
-    while node is not None and node.op == "Identity" and node.input:
-        node = nodes.get(_node_name(node.input[0]))
-    return _tensor_value(node) if node is not None and node.op == "Const" else None
+    node = const_node(nodes, input_name)
+    return _tensor_value(node) if node is not None else None
 
 
 def _scalar(nodes: dict, node) -> Optional[float]:
@@ -111,7 +114,7 @@ def _normalisation(graph_def, nodes: dict) -> Optional[Tuple[float, float]]:
     subs = [n for n in graph_def.node if n.name.startswith(PREPROCESSOR_SCOPE) and n.op == "Sub"]
     for sub in subs:
         offset = _scalar(nodes, sub)
-        first = nodes.get(_node_name(sub.input[0]))
+        first = nodes.get(node_name(sub.input[0]))
         if offset is None or first is None or first.op != "Mul" or first not in muls:
             continue
         scale = _scalar(nodes, first)
@@ -132,7 +135,7 @@ def _box_coder(graph_def, nodes: dict) -> Optional[BoxCoderScales]:
         if not node.name.startswith(POSTPROCESSOR_SCOPE + "Decode/") or node.op != "RealDiv" or not node.input:
             continue
         numerator = node.input[0]
-        producer = nodes.get(_node_name(numerator))
+        producer = nodes.get(node_name(numerator))
         if producer is None or producer.op != "Unpack" or not producer.name.endswith("Decode/unstack"):
             continue
         index = int(numerator.split(":")[1]) if ":" in numerator else 0
@@ -169,7 +172,7 @@ def _anchors_tensor(graph_def, nodes: dict) -> Optional[str]:
         if node.op != "ConcatV2" or node.name.startswith(ANCHOR_GENERATOR_SCOPE):
             continue
         data = node.input[:-1]
-        if data and all(_node_name(name).startswith(ANCHOR_GENERATOR_SCOPE) for name in data):
+        if data and all(node_name(name).startswith(ANCHOR_GENERATOR_SCOPE) for name in data):
             found.append(node.name + ":0")
     return found[0] if len(found) == 1 else None
 

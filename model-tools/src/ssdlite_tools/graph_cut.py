@@ -38,7 +38,8 @@ class GraphCut:
     class_heads: Tuple[str, ...]
 
 
-def _node_name(input_name: str) -> str:
+def node_name(input_name: str) -> str:
+    """The node an input names: "^ctrl" and "op:1" -> "ctrl", "op"."""
     return input_name.lstrip("^").split(":")[0]
 
 
@@ -84,7 +85,7 @@ def find_cut(graph_def, source: str) -> GraphCut:
 
 def _head_behind(nodes: dict, input_name: str) -> Optional[Tuple[int, str, str]]:
     """(map index, head kind, head op) when `input_name` is a head's output, possibly reshaped."""
-    name = _node_name(input_name)
+    name = node_name(input_name)
     for _ in range(4):
         match = _HEAD.match(name)
         if match:
@@ -92,7 +93,7 @@ def _head_behind(nodes: dict, input_name: str) -> Optional[Tuple[int, str, str]]
         node = nodes.get(name)
         if node is None or node.op not in _PASS_THROUGH or not node.input:
             return None
-        name = _node_name(node.input[0])
+        name = node_name(node.input[0])
     return None
 
 
@@ -104,7 +105,7 @@ def _find_input(nodes: dict, source: str) -> str:
         for input_name in node.input:
             if input_name.startswith("^"):
                 continue
-            producer = nodes.get(_node_name(input_name))
+            producer = nodes.get(node_name(input_name))
             if producer is None or producer.name.startswith(FEATURE_EXTRACTOR_SCOPE) or producer.op in _NOT_DATA:
                 continue
             external.setdefault(_tensor(input_name), []).append(node.name)

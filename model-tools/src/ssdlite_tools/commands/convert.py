@@ -35,7 +35,6 @@ from ..convert import (
     depthwise_layers,
     describe_io,
     read_export,
-    read_graph_def,
     rounded_depthwise_graph,
 )
 from ..graph_config import describe_anchor_config
@@ -136,9 +135,10 @@ def run(args: argparse.Namespace) -> int:
     if args.weight_rounding == "adaptive":
         # Only the first depthwise layer: there nearest rounding costs as much accuracy as the whole
         # int8 conversion; rounding every layer this way measured no better (model-tools/README.md).
-        first = depthwise_layers(read_graph_def(checkpoint), model.cut)[:1]
+        first = depthwise_layers(export.graph_def, model.cut)[:1]
         rounded_graph, rounded = rounded_depthwise_graph(
-            model, lambda: calibration_batches(images, height, width, progress=False), [op.name for op, _ in first]
+            model, lambda: calibration_batches(images, height, width, progress=False), [op.name for op, _ in first],
+            graph_def=export.graph_def,
         )
     int8_model = convert_int8(
         model,
