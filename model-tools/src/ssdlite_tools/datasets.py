@@ -28,6 +28,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from PIL import Image, UnidentifiedImageError
 from ssdlite_detect.labels import UNUSED
+from ssdlite_detect.preprocess import oriented_size
 
 from .errors import ToolsError
 
@@ -36,8 +37,6 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 # Where a YOLO folder keeps its class names when --names is not given, in this order.
 YOLO_NAME_FILES = ("names.yaml", "data.yaml", "dataset.yaml", "classes.txt", "obj.names")
 # As ssdlite_detect.preprocess.read_image: orientations 5..8 turn the image by 90 degrees.
-_EXIF_ORIENTATION = 0x0112
-_SWAPS_AXES = (5, 6, 7, 8)
 
 
 @dataclass(frozen=True)
@@ -81,9 +80,7 @@ def image_size(path: Path) -> Tuple[int, int]:
     """(width, height) of the image file as the app loads it (EXIF-oriented), from its header."""
     try:
         with Image.open(path) as image:
-            width, height = image.size
-            if image.getexif().get(_EXIF_ORIENTATION, 1) in _SWAPS_AXES:
-                width, height = height, width
+            width, height = oriented_size(image)
     except FileNotFoundError:
         raise ToolsError(f"{path}: no such file") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:

@@ -56,6 +56,13 @@ def _to_rgb(image: Image.Image) -> Image.Image:
         raise ImageError(f"unsupported image mode {image.mode}: {error}") from None
 
 
+def oriented_size(source: Image.Image) -> Tuple[int, int]:
+    """(width, height) of an opened image as it is shown: its EXIF orientation applied (read from
+    the header; nothing is decoded)."""
+    width, height = source.size
+    return (height, width) if source.getexif().get(_EXIF_ORIENTATION, 1) in _SWAPS_AXES else (width, height)
+
+
 def read_image(path: str, min_size: Optional[Tuple[int, int]] = None) -> LoadedImage:
     """Decode `path` to an RGB, EXIF-oriented image.
 
@@ -69,9 +76,7 @@ def read_image(path: str, min_size: Optional[Tuple[int, int]] = None) -> LoadedI
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as source:
                 orientation = source.getexif().get(_EXIF_ORIENTATION, 1)
-                width, height = source.size
-                if orientation in _SWAPS_AXES:
-                    width, height = height, width
+                width, height = oriented_size(source)
                 if min_size is not None and source.format in ("JPEG", "MPO"):  # MPO: camera JPEGs
                     request = min_size if orientation not in _SWAPS_AXES else (min_size[1], min_size[0])
                     source.draft("RGB", request)
