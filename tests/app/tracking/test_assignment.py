@@ -63,3 +63,17 @@ def test_match_is_lapjv_with_a_cost_limit(seed):
         assert all(cost[r, c] < limit for r, c in pairs)
         assert sorted([r for r, _ in pairs] + lone_rows) == list(range(rows))
         assert sorted([c for _, c in pairs] + lone_columns) == list(range(columns))
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+def test_one_track_between_detections_pairs_as_the_solver_does(transposed):
+    # A component of one row (or one column), the tracker's usual overlap, is paired without the
+    # solver: the same pair as linear_sum_assignment's, the first of equal costs included.
+    rng = np.random.default_rng(7)
+    for _ in range(300):
+        costs = np.round(rng.random(int(rng.integers(2, 9))) * 4) / 10  # ties, all below the limit
+        cost = costs[:, None] if transposed else costs[None, :]
+        limit = 0.45
+        solver_rows, solver_columns = linear_sum_assignment(np.minimum(cost - limit, 0.0))
+        pairs, _, _ = match(cost, limit)
+        assert pairs == list(zip(solver_rows.tolist(), solver_columns.tolist()))

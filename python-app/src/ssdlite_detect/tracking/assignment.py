@@ -125,6 +125,15 @@ def match(cost, cost_limit: float) -> Tuple[List[Tuple[int, int]], List[int], Li
         if len(part_rows) == 1 and len(part_columns) == 1:
             pairs.append((part_rows[0], part_columns[0]))
             continue
+        if len(part_rows) == 1 or len(part_columns) == 1:
+            # One track between detections (or one detection between tracks), the usual overlap:
+            # the least cost pairs, the first of equal ones, as linear_sum_assignment chooses
+            # (its first free column of the least reduced cost), without its numpy loop.
+            costs = cost[part_rows[0], part_columns] if len(part_rows) == 1 else cost[part_rows, part_columns[0]]
+            best = int(np.argmin(costs))
+            row, column = (part_rows[0], part_columns[best]) if len(part_rows) == 1 else (part_rows[best], part_columns[0])
+            pairs.append((row, column))  # a component's edges are feasible: its least cost pays
+            continue
         # With the cost limit, the total is (rows + columns) * limit / 2 plus (cost - limit) for
         # every pair made: so the least total is the least-cost assignment of min(cost - limit, 0),
         # in which a pair that cannot pay is worth as much as no pair (and is then dropped).
