@@ -22,15 +22,16 @@ ratios and medians taken side by side, not figures from different runs).
 3. Outputs on the SIMULATED NPU, through the runner the CLI and the service share (source ->
    stream -> hub -> subscribers), from the 640x480 test pattern at 120 FPS, alternating for
    --rounds rounds: no output; tracking, zones and events on (the objects stage the CLI runs for
-   every live source, with a zone and a line, and `--events` into a file; the detector then runs
-   at the tracker's low score, 0.1, as the CLI's does); the annotated video (`--output annotated.mkv`: RecorderOutput,
+   every live source, with a zone and a line, and `--events` into a file; as in the CLI, the
+   stream's post-processing adds the low-score boxes, from the tracker's low score 0.1, near its
+   confirmed tracks); the annotated video (`--output annotated.mkv`: RecorderOutput,
    drawn with Pillow and MJPEG-encoded in its own thread); two live-view clients (the service's
    JPEG encoder and aiohttp app in this process, two HTTP clients reading /stream.mjpeg and
    /api/v1/events over real sockets). Goal: each FPS >= 0.98x the FPS with no output (median of
    the rounds' ratios): an output never runs on the inference path, and tracking costs no frames.
 
 The simulated invoke returns the outputs of one real invoke on the reference bus photo (12 objects
-above 0.5, more above the tracker's 0.1): decoding, NMS and the tracker work on a real scene's
+above 0.5; 401 candidates above the tracker's 0.1, of which NMS keeps 100): decoding, NMS and the tracker work on a real scene's
 detections in every frame, not on an empty test pattern's.
 
     .venv/app/bin/python benchmarks/live_fps.py [--model PATH] [--frames N] [--rounds N] [--json]

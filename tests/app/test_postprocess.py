@@ -5,16 +5,18 @@ threshold 1e-8, scales 10/10/5/5, scores already probabilities (uint8, 1/256), a
 own quantised `anchors` tensor. Our SSDPostprocessor, configured alike, must return the same count,
 classes and scores, and boxes within 1e-4 once both are clipped to [0, 1].
 """
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageOps
 
-from ssdlite_detect.postprocess import PostprocessConfig, RawDetections, SSDPostprocessor, postprocess
+from ssdlite_detect.postprocess import LowBand, PostprocessConfig, RawDetections, SSDPostprocessor, postprocess
 from ssdlite_detect.scores import LOGITS, PROBABILITIES, ScoreDecoder
 
-from naive_nms import naive_nms
+from naive_nms import iou, naive_nms
 
 OP_CONFIG = PostprocessConfig(score_threshold=1e-8, iou_threshold=0.6, max_detections=10, nms="agnostic")
 
@@ -205,3 +207,75 @@ def test_one_byte_outputs_give_what_the_conversions_give(dtype, kind, nms):
         for name in ("boxes", "class_ids", "scores"):
             assert getattr(table, name).dtype == getattr(direct, name).dtype
             assert getattr(table, name).tobytes() == getattr(direct, name).tobytes()
+
+
+@settings(max_examples=80, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 150), nms=st.sampled_from(["class", "agnostic"]),
+       allow_list=st.booleans(), tracks=st.integers(0, 4), levels=st.sampled_from([5, 100]))
+def test_a_low_band_keeps_what_nms_on_every_candidate_keeps_near_its_boxes(seed, n, nms, allow_list, tracks, levels):
+    """With a band, the detections are those NMS at the band's threshold on every candidate keeps,
+    less the low-score ones neither near a band box nor needed to say what NMS does to those
+    (a subsequence of them that holds every one above the threshold or near a band box: a box,
+    clipped to [0, 1], with IoU >= min_iou with a band box of its class)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.uniform(-0.05, 1.05, (n, 2))  # some boxes beyond the image: the band clips them
+    sizes = rng.uniform(0.05, 0.4, (n, 2))
+    boxes = np.concatenate([centres - sizes / 2, centres + sizes / 2], 1).astype(np.float32)
+    # Mostly low scores; with 5 levels, many ties (NMS's order of equal scores).
+    probabilities = (np.floor(rng.random((n, 5)) ** 2 * levels) / levels).astype(np.float32)
+    # Band boxes: some candidates' boxes, moved a little (a tracker's predictions over objects).
+    picked = rng.integers(0, n, tracks)
+    band_boxes = np.clip(boxes[picked] + rng.normal(0, 0.02, (tracks, 4)), 0, 1).astype(np.float32)
+    band = LowBand(0.1, band_boxes, rng.integers(1, 5, tracks), 0.5)
+    config = PostprocessConfig(score_threshold=0.5, iou_threshold=0.5, max_detections=1000, max_per_class=1000, nms=nms,
+                               class_ids=(1, 3, 4) if allow_list else None)
+    ours = postprocess(boxes, probabilities, config, band)
+    every = postprocess(boxes, probabilities, dataclasses.replace(config, score_threshold=0.1))
+
+    def key(result, k):
+        return result.class_ids[k].item(), result.scores[k].item(), tuple(result.boxes[k].tolist())
+
+    def near(k):
+        clipped = np.clip(every.boxes[k], 0.0, 1.0)
+        return any(c == every.class_ids[k] and iou(clipped, b) >= np.float32(0.5) for b, c in zip(band.boxes, band.class_ids))
+
+    ours_keys = [key(ours, k) for k in range(len(ours))]
+    every_keys = [key(every, k) for k in range(len(every))]
+    assert [k for k in every_keys if k in set(ours_keys)] == ours_keys  # a subsequence ...
+    needed = [every_keys[k] for k in range(len(every)) if every.scores[k] >= np.float32(0.5) or near(k)]
+    assert set(needed) <= set(ours_keys)  # ... with every one that matters
+    # Above the threshold, the band changes nothing (their NMS never looks at lower scores).
+    without = postprocess(boxes, probabilities, config)
+    above = ours.scores >= np.float32(0.5)
+    assert list(zip(ours.class_ids[above].tolist(), ours.scores[above].tolist())) == \
+        list(zip(without.class_ids.tolist(), without.scores.tolist()))
+
+
+def test_an_empty_low_band_or_one_not_below_the_threshold_adds_nothing():
+    boxes = np.array([[0.1, 0.1, 0.5, 0.5], [0.1, 0.1, 0.5, 0.5]], np.float32)
+    probabilities = np.array([[0, 0.9], [0, 0.3]], np.float32)
+    box = boxes[:1]
+    config = PostprocessConfig(score_threshold=0.5)
+    assert postprocess(boxes, probabilities, config, LowBand(0.1, box, np.array([1]), 0.5)).scores.tolist() == \
+        pytest.approx([0.9])  # the low one is suppressed by the sure one over it
+    apart = np.array([[0.1, 0.1, 0.5, 0.5], [0.6, 0.6, 0.9, 0.9]], np.float32)
+    assert len(postprocess(apart, probabilities, config, LowBand(0.1, apart[1:], np.array([1]), 0.5))) == 2
+    assert len(postprocess(apart, probabilities, config, LowBand(0.1, apart[1:], np.array([2]), 0.5))) == 1  # other class
+    assert len(postprocess(apart, probabilities, config, LowBand(0.1, np.zeros((0, 4), np.float32), np.zeros(0, int), 0.5))) == 1
+    assert len(postprocess(apart, probabilities, config, LowBand(0.6, apart[1:], np.array([1]), 0.5))) == 1  # not below
+
+
+@pytest.mark.parametrize("nms", ["class", "agnostic"])
+def test_a_band_candidate_is_suppressed_by_an_equal_earlier_one_far_from_the_band_as_nms_does(nms):
+    # y is near the band box (IoU 0.6), x is not (0.33); x and y overlap (IoU 0.6 > 0.5) with the
+    # same score, x first: NMS on every candidate keeps x and drops y, and so must the band.
+    x = [0.2, 0.3, 0.6, 0.7]
+    y = [0.2, 0.2, 0.6, 0.6]
+    band_box = [0.2, 0.1, 0.6, 0.5]
+    boxes = np.array([x, y], np.float32)
+    probabilities = np.array([[0, 0.3], [0, 0.3]], np.float32)
+    config = PostprocessConfig(score_threshold=0.5, iou_threshold=0.5, nms=nms)
+    only_x = boxes[:1].tolist()
+    assert postprocess(boxes, probabilities, dataclasses.replace(config, score_threshold=0.1)).boxes.tolist() == only_x
+    band = LowBand(0.1, np.array([band_box], np.float32), np.array([1]), 0.5)
+    assert postprocess(boxes, probabilities, config, band).boxes.tolist() == only_x

@@ -21,7 +21,7 @@ from PIL import Image
 from .decode import clip_boxes
 from .errors import ImageError
 from .model import LoadedModel, ModelOptions, ModelSpec, open_model
-from .postprocess import PostprocessConfig, RawDetections
+from .postprocess import LowBand, PostprocessConfig, RawDetections
 from .preprocess import LoadedImage, PixelQuantizer, input_lookup_table, prepare_input, read_image
 from .results import BBox, Detection, DetectionResult
 
@@ -95,9 +95,11 @@ class Detector:
             raise ImageError(f"expected RGB pixels of shape {(height, width, 3)}, got {pixels.shape}")
         return self._quantizer(pixels)[None]
 
-    def detections_from_outputs(self, boxes: np.ndarray, classes: np.ndarray, width: int, height: int) -> List[Detection]:
-        """Decode + NMS of raw outputs (from infer), boxes in the pixels of a width x height source."""
-        return self.to_detections(self.postprocessor(boxes, classes), width, height)
+    def detections_from_outputs(self, boxes: np.ndarray, classes: np.ndarray, width: int, height: int,
+                                low_band: Optional[LowBand] = None) -> List[Detection]:
+        """Decode + NMS of raw outputs (from infer), boxes in the pixels of a width x height source;
+        with `low_band`, also its candidates below the threshold (postprocess.LowBand)."""
+        return self.to_detections(self.postprocessor(boxes, classes, low_band), width, height)
 
     def to_detections(self, raw: RawDetections, width: int, height: int) -> List[Detection]:
         """Clip the normalised boxes to the image and scale them to its pixels."""

@@ -9,6 +9,10 @@ Two NMS modes:
 
 Raw outputs may be quantised: the threshold and the per-anchor best class are computed on the raw
 integers (see scores.ScoreDecoder); only the boxes and scores of candidates are dequantised.
+
+A LowBand adds, below the threshold, the candidates near given boxes: what a tracker's second
+association can use (ByteTrack pairs a tracked object with a low-score box over it), without
+running NMS on every low-score candidate in the frame (analytics/stage.py).
 """
 from __future__ import annotations
 
@@ -17,8 +21,8 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from .decode import SSD_BOX_CODER_SCALES, BoxCoderScales, decode_boxes
-from .nms import non_max_suppression_with_boxes
+from .decode import SSD_BOX_CODER_SCALES, BoxCoderScales, clip_boxes, decode_boxes
+from .nms import iou_matrix, non_max_suppression_with_boxes
 from .scores import PROBABILITIES, SOFTMAX, ScoreDecoder
 
 NMS_MODES = ("class", "agnostic")
@@ -46,6 +50,23 @@ class PostprocessConfig:
             raise ValueError(f"iou_threshold must be in [0, 1], not {self.iou_threshold}")
         if self.max_detections < 0 or self.max_per_class < 0:
             raise ValueError("max_detections and max_per_class must be >= 0")
+
+
+@dataclass(frozen=True)
+class LowBand:
+    """Candidates from `score_threshold` up to the post-processor's threshold that also take part
+    in NMS: those of a box's class whose box, clipped to the image, has IoU >= min_iou with it,
+    and those NMS needs to decide on them (SSDPostprocessor._in_band).
+
+    boxes: [T, 4] normalised (ymin, xmin, ymax, xmax) (a tracker's predicted boxes); class_ids:
+    [T] model class ids. The candidates above the threshold come out exactly as without a band
+    (their NMS never looks lower), the ones near the band's boxes as with NMS on every candidate
+    from score_threshold up (unless that reaches max_detections or max_per_class)."""
+
+    score_threshold: float
+    boxes: np.ndarray
+    class_ids: np.ndarray
+    min_iou: float
 
 
 @dataclass(frozen=True)
@@ -130,6 +151,17 @@ class SSDPostprocessor:
         if decoder.quantization is not None and _one_byte(decoder.dtype):
             self._score_values = _by_byte(decoder.dtype, decoder.to_probabilities)
         self._columns = {}  # number of classes -> np.arange(1, classes)
+        self._band_raw_thresholds = {}  # LowBand.score_threshold -> its raw threshold
+        self._every_column = {}  # number of classes -> the class id of each column (_all_columns)
+
+    def _all_columns(self, count: int) -> np.ndarray:
+        """The class id of each of the class output's `count` columns: k for column k, and -1 for
+        column 0, the background, which no band's class id names."""
+        every = self._every_column.get(count)
+        if every is None:
+            every = self._every_column[count] = np.arange(count)
+            every[0] = -1
+        return every
 
     def _dequantize_boxes(self, encodings: np.ndarray) -> np.ndarray:
         scale, zero_point = self.box_quantization
@@ -153,7 +185,66 @@ class SSDPostprocessor:
             return self._score_values[raw.view(np.uint8)]
         return self._threshold_decoder.to_probabilities(raw)
 
-    def __call__(self, box_encodings: np.ndarray, class_scores: np.ndarray) -> RawDetections:
+    def _band_raw_threshold(self, band: Optional[LowBand]):
+        """The raw value from which the band starts, None when it is empty (no box, or its
+        threshold not below the post-processor's)."""
+        if band is None or len(band.class_ids) == 0:
+            return None
+        if band.score_threshold not in self._band_raw_thresholds:
+            self._band_raw_thresholds[band.score_threshold] = self._threshold_decoder.raw_threshold(band.score_threshold)
+        low = self._band_raw_thresholds[band.score_threshold]
+        return None if low is None or low >= self.raw_threshold else low
+
+    def _in_band(self, box_encodings: np.ndarray, anchors: np.ndarray, class_ids: np.ndarray, raw_scores: np.ndarray,
+                 order: np.ndarray, band: LowBand, per_class: bool) -> np.ndarray:
+        """[len(anchors)] bool: which of the band's candidates (anchor, class id, raw score, and
+        their position in NMS's order of equal scores) take part in NMS.
+
+        Those whose box, clipped, has IoU >= band.min_iou with a band box of their class; then
+        every candidate that NMS could let suppress one of those (earlier in its order, IoU above
+        its threshold, and of the same class unless agnostic), and so on until none is added: so
+        whether NMS keeps a near candidate is what it would be with every candidate (the
+        candidates above the threshold are all there anyway)."""
+        if anchors.size == 0:
+            return np.zeros(0, dtype=bool)
+        boxes = np.asarray(self._decode(box_encodings, anchors), dtype=np.float32)  # NMS's boxes
+        near = iou_matrix(clip_boxes(boxes), np.asarray(band.boxes, np.float32).reshape(-1, 4)) >= np.float32(band.min_iou)
+        near &= class_ids[:, None] == np.asarray(band.class_ids)[None, :]
+        chosen = near.any(axis=1)
+        threshold = np.float32(self.config.iou_threshold)
+        added = np.flatnonzero(chosen)
+        while added.size:
+            rest = np.flatnonzero(~chosen)
+            if rest.size == 0:
+                break
+            suppressing = iou_matrix(boxes[rest], boxes[added]) > threshold
+            if per_class:
+                suppressing &= class_ids[rest][:, None] == class_ids[added][None, :]
+            rest_scores, added_scores = raw_scores[rest][:, None], raw_scores[added][None, :]
+            suppressing &= (rest_scores > added_scores) | ((rest_scores == added_scores) & (order[rest][:, None] < order[added][None, :]))
+            added = rest[suppressing.any(axis=1)]
+            chosen[added] = True
+        return chosen
+
+    def _band_candidates(self, box_encodings: np.ndarray, scores: np.ndarray, column_classes: np.ndarray,
+                   band: Optional[LowBand]) -> np.ndarray:
+        """Flat (row-major) indices into the 2-D `scores` (anchors x columns, column k standing
+        for class column_classes[k]) of the band's candidates that take part in NMS (_in_band):
+        raw score from the band's raw threshold up to (not including) this one."""
+        low = self._band_raw_threshold(band)
+        columns = np.flatnonzero(np.isin(column_classes, band.class_ids)) if low is not None else ()
+        if len(columns) == 0:
+            return np.zeros(0, np.int64)
+        in_band = scores[:, columns]
+        in_band = (in_band >= low) & (in_band < self.raw_threshold)
+        anchors, positions = np.divmod(np.flatnonzero(in_band), columns.size)
+        flat = anchors * scores.shape[1] + columns[positions]
+        chosen = self._in_band(box_encodings, anchors, column_classes[columns[positions]], scores.reshape(-1)[flat], flat,
+                               band, per_class=True)
+        return flat[chosen]
+
+    def __call__(self, box_encodings: np.ndarray, class_scores: np.ndarray,
+                 low_band: Optional[LowBand] = None) -> RawDetections:
         box_encodings = np.asarray(box_encodings).reshape(-1, 4)
         num_anchors = self.anchors.shape[0]
         class_scores = np.asarray(class_scores).reshape(num_anchors, -1)
@@ -178,6 +269,14 @@ class SSDPostprocessor:
         if config.nms == "agnostic":
             best_raw = foreground.max(axis=1)
             anchors = np.flatnonzero(best_raw >= self.raw_threshold)
+            low = self._band_raw_threshold(low_band)
+            if low is not None:
+                # An anchor votes with its best class, so the band's candidates are anchors.
+                in_band = np.flatnonzero((best_raw >= low) & (best_raw < self.raw_threshold))
+                in_band_classes = columns[foreground[in_band].argmax(axis=1)]
+                chosen = self._in_band(box_encodings, in_band, in_band_classes, best_raw[in_band], in_band, low_band,
+                                       per_class=False)
+                anchors = np.union1d(anchors, in_band[chosen])
             if anchors.size == 0:
                 return _empty()
             kept, kept_boxes = non_max_suppression_with_boxes(
@@ -194,6 +293,10 @@ class SSDPostprocessor:
             # give the candidates' raw scores in one gather, and their columns are the class ids,
             # the NMS's groups as they are.
             flat = _flat_above(class_scores, self.raw_threshold, first_column=1)
+            if low_band is not None:
+                in_band = self._band_candidates(box_encodings, class_scores, self._all_columns(class_scores.shape[1]), low_band)
+                if in_band.size:
+                    flat = np.union1d(flat, in_band)  # NMS's ties in index order need them sorted
             if flat.size == 0:
                 return _empty()
             anchors, candidate_columns = np.divmod(flat, class_scores.shape[1])
@@ -210,6 +313,11 @@ class SSDPostprocessor:
                                  self._probabilities(candidate_scores[kept]))
         else:
             anchors, column_positions = _above(foreground, self.raw_threshold)
+            if low_band is not None:
+                in_band = self._band_candidates(box_encodings, foreground, columns, low_band)
+                if in_band.size:
+                    flat = np.union1d(anchors * foreground.shape[1] + column_positions, in_band)
+                    anchors, column_positions = np.divmod(flat, foreground.shape[1])
             if anchors.size == 0:
                 return _empty()
             kept, kept_boxes = non_max_suppression_with_boxes(
@@ -227,13 +335,14 @@ class SSDPostprocessor:
 
 
 def postprocess(
-    boxes: np.ndarray, class_probabilities: np.ndarray, config: PostprocessConfig = PostprocessConfig()
+    boxes: np.ndarray, class_probabilities: np.ndarray, config: PostprocessConfig = PostprocessConfig(),
+    low_band: Optional[LowBand] = None,
 ) -> RawDetections:
     """Threshold + NMS on already decoded boxes [N, 4] and float probabilities [N, C] (column 0 =
     background): for callers that decode themselves. Same semantics as SSDPostprocessor."""
     boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
     processor = _DecodedBoxesPostprocessor(boxes.shape[0], config)
-    return processor(boxes, class_probabilities)
+    return processor(boxes, class_probabilities, low_band)
 
 
 class _DecodedBoxesPostprocessor(SSDPostprocessor):

@@ -137,3 +137,20 @@ def test_a_lost_tracks_predicted_height_stays_put():
 
     predicted = kalman.measurements_to_boxes(tracker._means)[0]
     assert predicted[3] - predicted[1] > 50  # would be about 6 px after 0.8 s more of shrinking
+
+
+def test_predicted_confirmed_is_what_update_predicts_for_the_confirmed_tracks_only():
+    from ssdlite_detect.tracking import kalman
+
+    tracker = ByteTracker()
+    fps = 10
+    for number in range(8):  # a walker (confirmed), and from frame 7 a newcomer (tentative)
+        detections = [(_box(100 + 12 * number, 100), 0.9, 1)] + ([(_box(400, 50), 0.9, 3)] if number == 7 else [])
+        arrays = np.array([d[0] for d in detections]), np.array([d[1] for d in detections]), np.array([d[2] for d in detections])
+        tracker.update(*arrays, number / fps)
+    boxes, class_ids = tracker.predicted_confirmed(0.85)
+    assert class_ids.tolist() == [1]
+    means, covariances = kalman.predict(tracker._means[:1], tracker._covariances[:1], 0.85 - 0.7)
+    np.testing.assert_array_equal(boxes, kalman.measurements_to_boxes(means))
+    assert boxes[0, 0] == pytest.approx(100 + 12 * 8.5, abs=3)  # where it will be
+    assert ByteTracker().predicted_confirmed(1.0)[0].shape == (0, 4)

@@ -19,7 +19,8 @@ outputs. When the source fails (camera unplugged, RTSP server gone, file removed
 An error retrying cannot fix (the model or the delegate failing) ends the run in both modes
 (state `failed`): the CLI exits non-zero, and the service too, so that systemd restarts it.
 
-With a `stage` (analytics.stage.ObjectStage), every result goes through it first: the published
+With a `stage` (analytics.stage.ObjectStage), every result goes through it first (and the stream's
+post-processing adds the low-score candidates the stage asks for, ObjectStage.low_band): the published
 result carries track ids and the stage's events go to the hub's `events` topic; when the run
 ends, the stage ends every object (their `end` events) before the topics close.
 
@@ -231,6 +232,8 @@ class StreamRunner:
         frames = None if self.max_frames is None else self.max_frames - self.hub.stats.processed
         duration = None if self.duration is None else self.duration - (time.monotonic() - self._started_at)
         stream = self.streams.open(frames, duration)
+        if self.stage is not None:
+            stream.low_band = self.stage.low_band  # the tracked objects' low-score boxes (stage.py)
         with self._lock:
             if self._stop.is_set():
                 return 0, False, None

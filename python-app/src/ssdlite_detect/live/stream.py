@@ -111,9 +111,13 @@ class DetectionStream:
         source: VideoSource,
         max_frames: Optional[int] = None,
         duration: Optional[float] = None,
+        low_band: Optional[Callable] = None,
     ):
         self.detector = detector
         self.source = source
+        # low_band(width, height, pts_ms) -> postprocess.LowBand or None, called in the consumer's
+        # thread before each frame's post-processing (the objects stage's, see live/runner.py).
+        self.low_band = low_band
         self.max_frames = max_frames
         self.duration = duration
         self.stats = StreamStats()
@@ -194,7 +198,9 @@ class DetectionStream:
     def _to_result(self, inferred: _Inferred) -> FrameResult:
         frame = inferred.captured.frame
         start = time.perf_counter()
-        detections = self.detector.detections_from_outputs(inferred.boxes, inferred.classes, frame.width, frame.height)
+        band = self.low_band(frame.width, frame.height, frame.pts_ms) if self.low_band is not None else None
+        detections = self.detector.detections_from_outputs(inferred.boxes, inferred.classes, frame.width, frame.height,
+                                                           band)
         done = time.perf_counter()
         return FrameResult(
             self.source.spec.name, frame.width, frame.height, self.detector.backend, tuple(detections),

@@ -71,6 +71,12 @@ def initiate(measurements: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     return means, covariances
 
 
+def predicted_measurements(means: np.ndarray, elapsed_s: float) -> np.ndarray:
+    """(N, 4): the predicted cx, cy, a, h `elapsed_s` seconds later (predict's means, without the
+    covariances)."""
+    return means[:, :4] + max(float(elapsed_s), 0.0) * means[:, 4:]
+
+
 def predict(means: np.ndarray, covariances: np.ndarray, elapsed_s: float) -> Tuple[np.ndarray, np.ndarray]:
     """The tracks `elapsed_s` seconds later (new arrays)."""
     if means.shape[0] == 0:
@@ -79,7 +85,7 @@ def predict(means: np.ndarray, covariances: np.ndarray, elapsed_s: float) -> Tup
     std = _stds(means[:, 3], WEIGHT_POSITION, WEIGHT_VELOCITY, 1e-2, 1e-5)
     steps = dt / NOMINAL_FRAME_S  # a random walk: the noise's variance grows with the time passed
     means = means.copy()
-    means[:, :4] += dt * means[:, 4:]
+    means[:, :4] = predicted_measurements(means, dt)
     pp, pv, vv = covariances[:, _PP], covariances[:, _PV], covariances[:, _VV]
     predicted = np.empty_like(covariances)
     predicted[:, _PP] = pp + (2 * dt) * pv + (dt * dt) * vv + steps * std[0] ** 2

@@ -226,6 +226,16 @@ class ByteTracker:
             self._start(starts, boxes, score_list, class_ids, measurements, time_s, step)
         return step
 
+    def predicted_confirmed(self, time_s: float) -> Tuple[np.ndarray, np.ndarray]:
+        """(boxes (T, 4) xmin, ymin, xmax, ymax, class ids (T,)) of the confirmed tracks as update()
+        will predict them at `time_s`: the only tracks a low-score detection can be paired with
+        (step 3), so a caller can leave out the low-score detections far from all of them."""
+        rows = [row for row, track in enumerate(self.tracks) if track.state == CONFIRMED]
+        if not rows or self._time is None:
+            return np.zeros((0, 4)), np.zeros(0, dtype=np.int64)
+        measurements = kalman.predicted_measurements(self._means[rows], max(time_s - self._time, 0.0))
+        return kalman.measurements_to_boxes(measurements), np.array([self.tracks[row].class_id for row in rows])
+
     def end_all(self) -> List[Track]:
         """Ends every confirmed or lost track (the source ended); tentative ones just go."""
         ended = [track for track in self.tracks if track.state in (CONFIRMED, LOST)]
