@@ -103,6 +103,12 @@ def _above(scores: np.ndarray, threshold, first_column: int = 0) -> Tuple[np.nda
     return rows, columns - first_column
 
 
+def _merge(candidates: np.ndarray, band: np.ndarray) -> np.ndarray:
+    """The candidates above the threshold and the band's (disjoint) in one increasing index
+    array: NMS visits equal scores in index order."""
+    return np.sort(np.concatenate((candidates, band))) if band.size else candidates
+
+
 def _one_byte(dtype) -> bool:
     dtype = np.dtype(dtype)
     return dtype.itemsize == 1 and dtype.kind in "iu"
@@ -232,8 +238,11 @@ class SSDPostprocessor:
         for class column_classes[k]) of the band's candidates that take part in NMS (_in_band):
         raw score from the band's raw threshold up to (not including) this one."""
         low = self._band_raw_threshold(band)
-        columns = np.flatnonzero(np.isin(column_classes, band.class_ids)) if low is not None else ()
-        if len(columns) == 0:
+        if low is None:
+            return np.zeros(0, np.int64)
+        wanted = set(np.asarray(band.class_ids).tolist())  # a few classes: cheaper than np.isin's machinery
+        columns = np.array([k for k, class_id in enumerate(column_classes.tolist()) if class_id in wanted], dtype=np.int64)
+        if columns.size == 0:
             return np.zeros(0, np.int64)
         in_band = scores[:, columns]
         in_band = (in_band >= low) & (in_band < self.raw_threshold)
@@ -276,7 +285,7 @@ class SSDPostprocessor:
                 in_band_classes = columns[foreground[in_band].argmax(axis=1)]
                 chosen = self._in_band(box_encodings, in_band, in_band_classes, best_raw[in_band], in_band, low_band,
                                        per_class=False)
-                anchors = np.union1d(anchors, in_band[chosen])
+                anchors = _merge(anchors, in_band[chosen])
             if anchors.size == 0:
                 return _empty()
             kept, kept_boxes = non_max_suppression_with_boxes(
@@ -294,9 +303,8 @@ class SSDPostprocessor:
             # the NMS's groups as they are.
             flat = _flat_above(class_scores, self.raw_threshold, first_column=1)
             if low_band is not None:
-                in_band = self._band_candidates(box_encodings, class_scores, self._all_columns(class_scores.shape[1]), low_band)
-                if in_band.size:
-                    flat = np.union1d(flat, in_band)  # NMS's ties in index order need them sorted
+                flat = _merge(flat, self._band_candidates(box_encodings, class_scores, self._all_columns(class_scores.shape[1]),
+                                                          low_band))
             if flat.size == 0:
                 return _empty()
             anchors, candidate_columns = np.divmod(flat, class_scores.shape[1])
@@ -316,7 +324,7 @@ class SSDPostprocessor:
             if low_band is not None:
                 in_band = self._band_candidates(box_encodings, foreground, columns, low_band)
                 if in_band.size:
-                    flat = np.union1d(anchors * foreground.shape[1] + column_positions, in_band)
+                    flat = _merge(anchors * foreground.shape[1] + column_positions, in_band)
                     anchors, column_positions = np.divmod(flat, foreground.shape[1])
             if anchors.size == 0:
                 return _empty()
