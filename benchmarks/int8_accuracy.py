@@ -11,9 +11,10 @@ and prints the int8/float ratio of person AP (COCO AP@[.5:.95]) and AP50. For th
 adds a bootstrap interval over images (the same resampled images for both models), which says how
 far apart two ratios must be on this data before the difference means anything.
 
-`--rounding` sets the int8 weight rounding of every choice: `first-depthwise` (convert's default,
-weight_rounding.py on the first depthwise convolution), `all-depthwise`, or `nearest` (the
-converter's own, what convert did before).
+`--rounding` sets the int8 weight rounding of every choice: `first-layers` (convert's default,
+weight_rounding.py on the first convolution and the first depthwise convolution),
+`first-depthwise` (that depthwise layer only, convert's default before), `all-depthwise`, or
+`nearest` (the converter's own).
 
 Choices: the app's preprocessing (convert's) on N = 32, 64, 100 (the default), 128 photos of the
 seeded selection; on four fixed disjoint-ish 64-photo subsets (even and odd positions, first and
@@ -51,8 +52,9 @@ from ssdlite_tools.convert import (  # noqa: E402
     convert_float,
     convert_int8,
     depthwise_layers,
+    first_layers,
     read_export,
-    rounded_depthwise_graph,
+    rounded_graph,
 )
 from ssdlite_tools.describe import describe_model, describe_sources  # noqa: E402
 from ssdlite_tools.host_inference import HostDetector  # noqa: E402
@@ -130,9 +132,10 @@ def main() -> int:
     parser.add_argument("--label-map", type=Path, default=REPO_ROOT / "model-tools/examples/pedestrian_label_map.pbtxt")
     parser.add_argument("--bootstrap", type=int, default=200, help="resamples of the images (default %(default)s)")
     parser.add_argument(
-        "--rounding", choices=("nearest", "first-depthwise", "all-depthwise"), default="first-depthwise",
-        help="int8 weight rounding: weight_rounding's adaptive choice for the first depthwise convolution "
-        "(convert's default), for every one, or the converter's nearest (default %(default)s)",
+        "--rounding", choices=("nearest", "first-layers", "first-depthwise", "all-depthwise"), default="first-layers",
+        help="int8 weight rounding: weight_rounding's adaptive choice for the first convolution and the first "
+        "depthwise convolution (convert's default), for that depthwise layer only, for every depthwise layer, "
+        "or the converter's nearest (default %(default)s)",
     )
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args()
@@ -180,8 +183,9 @@ def main() -> int:
             graph_def = None
             if args.rounding != "nearest":
                 layers = [op.name for op, _ in depthwise_layers(export.graph_def, export.model.cut)]
-                chosen = layers[:1] if args.rounding == "first-depthwise" else layers
-                graph_def, _report = rounded_depthwise_graph(export.model, representative, chosen, export.graph_def)
+                chosen = {"first-layers": first_layers(export.graph_def, export.model.cut),
+                          "first-depthwise": layers[:1], "all-depthwise": layers}[args.rounding]  # fmt: skip
+                graph_def, _report = rounded_graph(export.model, representative, chosen, export.graph_def)
             int8_model = convert_int8(export.model, representative, graph_def=graph_def)
             models = write_model_folder(work / f"choice{index}", description, labels, float_model, int8_model)
             if float_detections is None:

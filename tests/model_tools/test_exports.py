@@ -192,8 +192,8 @@ def test_the_frozen_graph_layout_converts_to_the_same_models(
         assert _sha256(convert_dir(tmp_path / "work") / name) == _sha256(convert_dir(standin_workdir) / name), name
 
 
-def _first_depthwise_weights(model: Path):
-    """(int8 weights [1, kh, kw, C], per-channel scales) of the model's first DEPTHWISE_CONV_2D."""
+def _first_weights(model: Path, op_name: str):
+    """(int8 weights, per-channel scales) of the model's first `op_name` (CONV_2D, DEPTHWISE_CONV_2D)."""
     import tensorflow as tf
 
     interpreter = tf.lite.Interpreter(
@@ -201,21 +201,26 @@ def _first_depthwise_weights(model: Path):
         experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
     )
     interpreter.allocate_tensors()
-    op = next(op for op in interpreter._get_ops_details() if op["op_name"] == "DEPTHWISE_CONV_2D")
+    op = next(op for op in interpreter._get_ops_details() if op["op_name"] == op_name)
     detail = interpreter.get_tensor_details()[op["inputs"][1]]
     return interpreter.get_tensor(detail["index"]), detail["quantization_parameters"]["scales"]
 
 
-def test_adaptive_rounding_moves_first_depthwise_weights_by_one_step_and_the_converter_keeps_them(
+def test_adaptive_rounding_moves_the_first_layers_weights_by_one_step_and_the_converter_keeps_them(
     standin_workdir, export, calibration_images, tmp_path
 ):
-    """convert's default rounds the first depthwise layer as weight_rounding chooses: against the
-    converter's nearest rounding some weights sit one step away, on the same per-channel grid."""
+    """convert's default rounds the first convolution and the first depthwise layer as
+    weight_rounding chooses: against the converter's nearest rounding some weights sit one step
+    away, on the same per-channel grid."""
     record = json.loads((standin_workdir / "convert" / "conversion.json").read_text())
-    (layer,) = record["weight_rounding"]["layers"]
+    conv, depthwise = record["weight_rounding"]["layers"]
     assert record["weight_rounding"]["mode"] == "adaptive"
-    assert layer["name"] == "FeatureExtractor/MobilenetV2/expanded_conv/depthwise/depthwise"
-    assert 0 < layer["chosen_error"] < layer["nearest_error"]
+    assert (conv["name"], conv["search"]) == ("FeatureExtractor/MobilenetV2/Conv/Conv2D", "greedy")
+    assert (depthwise["name"], depthwise["search"]) == (
+        "FeatureExtractor/MobilenetV2/expanded_conv/depthwise/depthwise", "exhaustive"
+    )
+    for layer in (conv, depthwise):
+        assert 0 < layer["chosen_error"] < layer["nearest_error"], layer
     assert _convert(export, calibration_images, tmp_path, "--weight-rounding", "nearest") == 0
     nearest = json.loads((tmp_path / "work" / "convert" / "conversion.json").read_text())["weight_rounding"]
     assert nearest == {"mode": "nearest", "layers": []}
@@ -226,8 +231,10 @@ def test_adaptive_rounding_moves_first_depthwise_weights_by_one_step_and_the_con
         "convert", "--workdir", work, "--checkpoint", export, "--calibration-dir", calibration_images[0].parent,
         "--calibration-images", str(len(calibration_images)), "--weight-rounding", "nearest", "--no-progress",
     ) == 0  # fmt: skip
-    adaptive_weights, adaptive_scales = _first_depthwise_weights(standin_workdir / "convert" / INT8_MODEL_NAME)
-    nearest_weights, nearest_scales = _first_depthwise_weights(work / "convert" / INT8_MODEL_NAME)
-    np.testing.assert_allclose(adaptive_scales, nearest_scales, rtol=1e-6)
-    steps = adaptive_weights.astype(int) - nearest_weights.astype(int)
-    assert set(np.unique(steps)) <= {-1, 0, 1} and np.count_nonzero(steps) > 0
+    # The first CONV_2D (its batch norm folded in by the converter) and DEPTHWISE_CONV_2D.
+    for op_name in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+        adaptive_weights, adaptive_scales = _first_weights(standin_workdir / "convert" / INT8_MODEL_NAME, op_name)
+        nearest_weights, nearest_scales = _first_weights(work / "convert" / INT8_MODEL_NAME, op_name)
+        np.testing.assert_allclose(adaptive_scales, nearest_scales, rtol=1e-6, err_msg=op_name)
+        steps = adaptive_weights.astype(int) - nearest_weights.astype(int)
+        assert set(np.unique(steps)) <= {-1, 0, 1} and np.count_nonzero(steps) > 0, op_name

@@ -9,9 +9,9 @@ off the heads. (recipe.sh prunes with an unbatched (300, 300, 3) signature and t
 batched data.)
 
 The int8 model is fully quantised: per-channel int8 weights (the converter's default for full
-integer quantisation; the first depthwise layer's rounded as weight_rounding.py chooses, through
-rounded_depthwise_graph), int8 activations calibrated on images fed through the app's preprocessing
-(see calibration.py), and int8 input/output by default so that nothing runs on the CPU before or
+integer quantisation; the first convolution's and the first depthwise layer's rounded as
+weight_rounding.py chooses, through rounded_graph), int8 activations calibrated on images fed
+through the app's preprocessing (see calibration.py), and int8 input/output by default so that nothing runs on the CPU before or
 after the NPU (a float interface adds a Quantize and two Dequantize ops that neither the
 Ethos-U65 nor the VX delegate would take, and the app quantises its input with a lookup table
 anyway). `io_type="float32"` gives the float interface the reference README promised.
@@ -173,7 +173,7 @@ class Export:
     from_graph: bool
     # Settings of a given pipeline.config that were checked against the graph (graph_config).
     checked_against_graph: Tuple[str, ...]
-    # The export's GraphDef, read once (rounded_depthwise_graph edits a copy).
+    # The export's GraphDef, read once (rounded_graph edits a copy).
     graph_def: object = field(default=None, compare=False, repr=False)
 
 
@@ -240,7 +240,7 @@ def convert_int8(
     graph_def=None,
 ) -> bytes:
     """Full-integer model: int8 weights (per channel) and activations, `io_type` input/output;
-    from `graph_def` (e.g. rounded_depthwise_graph's) instead of the export's own graph if given."""
+    from `graph_def` (e.g. rounded_graph's) instead of the export's own graph if given."""
     import tensorflow as tf
 
     if io_type not in IO_TYPES:
@@ -264,82 +264,137 @@ def convert_int8(
 
 @dataclass(frozen=True)
 class RoundedLayer:
-    """One depthwise convolution whose int8 weight rounding was chosen on calibration data."""
+    """One convolution whose int8 weight rounding was chosen on calibration data."""
 
     name: str
     channels: int
+    search: str  # "exhaustive" (choose_rounding, depthwise 3x3) or "greedy" (descend_rounding, Conv2D)
     nearest_error: float  # sum over channels of the expected squared output error, nearest rounding
     chosen_error: float  # the same with the chosen rounding
 
 
+def _plain_kernel(nodes: dict, node):
+    """The Const holding `node`'s 4-D weights if they are constants and it has no dilation, else None."""
+    weights = const_node(nodes, node.input[1])
+    dilations = list(node.attr["dilations"].list.i) or [1, 1, 1, 1]
+    if weights is None or any(d != 1 for d in dilations):
+        return None
+    shape = [dim.size for dim in weights.attr["value"].tensor.tensor_shape.dim]
+    return weights if len(shape) == 4 else None
+
+
 def depthwise_layers(graph_def, cut: GraphCut) -> list:
     """(op, weights Const) of each depthwise convolution the cut keeps whose weights are constants
-    with a depth multiplier of 1 and no dilation (the layers rounded_depthwise_graph handles)."""
+    with a depth multiplier of 1 and no dilation (the layers rounded_graph handles)."""
     nodes = {node.name: node for node in graph_def.node}
     kept = ("FeatureExtractor/", "BoxPredictor_")
     found = []
     for node in graph_def.node:
         if node.op != "DepthwiseConv2dNative" or not node.name.startswith(kept):
             continue
-        weights = const_node(nodes, node.input[1])
-        dilations = list(node.attr["dilations"].list.i) or [1, 1, 1, 1]
-        if weights is None or any(d != 1 for d in dilations):
-            continue
-        shape = [dim.size for dim in weights.attr["value"].tensor.tensor_shape.dim]
-        if len(shape) == 4 and shape[3] == 1:
+        weights = _plain_kernel(nodes, node)
+        if weights is not None and weights.attr["value"].tensor.tensor_shape.dim[3].size == 1:
             found.append((node, weights))
     return found
 
 
-def rounded_depthwise_graph(
+def first_convolution(graph_def, cut: GraphCut) -> list:
+    """[(op, weights Const)] of the Conv2D that reads the cut's input (MobileNetV2's first 3x3
+    convolution, 3 -> 32 channels), when its weights are constants and it has no dilation; else []."""
+    nodes = {node.name: node for node in graph_def.node}
+    source = cut.input_tensor[:-2] if cut.input_tensor.endswith(":0") else cut.input_tensor
+    for node in graph_def.node:
+        if node.op == "Conv2D" and node.input and node.input[0] in (source, source + ":0"):
+            weights = _plain_kernel(nodes, node)
+            return [(node, weights)] if weights is not None else []
+    return []
+
+
+def first_layers(graph_def, cut: GraphCut) -> list:
+    """Op names of the layers convert's adaptive rounding takes, in graph order: the first Conv2D and
+    the first depthwise convolution, where nearest rounding costs as much accuracy as the whole
+    int8 conversion (model-tools/README.md)."""
+    return [op.name for op, _ in first_convolution(graph_def, cut) + depthwise_layers(graph_def, cut)[:1]]
+
+
+def rounded_graph(
     model: CutGraph, representative_dataset: Callable[[], Iterator[list[np.ndarray]]], layer_names=None,
     graph_def=None,
 ):
-    """The export's graph (`graph_def` if given, which stays unchanged) with the depthwise weights rounded to the int8 grid as weight_rounding
-    chooses on the calibration images (all kept depthwise layers, or those in `layer_names`), and
-    what that changed: (graph_def, [RoundedLayer]).
+    """The export's graph (`graph_def` if given, which stays unchanged) with weights rounded to the
+    int8 grid as weight_rounding chooses on the calibration images, and what that changed:
+    (graph_def, [RoundedLayer]). `layer_names`: the ops to round (the first Conv2D and any kept
+    depthwise layers; default: every kept depthwise layer), rounded one after the other in graph
+    order, each on the input moments of the graph with the ones before it already rounded, so a
+    layer's rounding answers the inputs it will really get.
 
-    The rounding minimises each channel's mean square output error over the calibration images.
-    (Minimising its variance instead and taking the mean off through the following batch norm's
-    moving mean measured no better on the real export: benchmarks/int8_accuracy.py.)"""
+    Depthwise 3x3 channels are searched exhaustively (choose_rounding), the Conv2D's 27 taps per
+    output channel greedily from nearest (descend_rounding). Each channel minimises its mean square
+    output error over the calibration images. (Minimising its variance instead and taking the mean
+    off through the following batch norm's moving mean, or weighting the depthwise errors through
+    the ReLU6 and the next 1x1 convolution, measured no better on the real export:
+    benchmarks/int8_accuracy.py, model-tools/README.md.)"""
+    graph_def = _copy_graph(graph_def if graph_def is not None else read_graph_def(model.checkpoint))
+    candidates = first_convolution(graph_def, model.cut) + depthwise_layers(graph_def, model.cut)
+    if layer_names is None:
+        layers = depthwise_layers(graph_def, model.cut)
+    else:
+        layers = [(op, weights) for op, weights in candidates if op.name in layer_names]
+        unknown = set(layer_names) - {op.name for op, _ in layers}
+        if unknown:
+            raise ToolsError(
+                f"cannot round the weights of {', '.join(sorted(unknown))}: not a layer rounded_graph handles"
+            )
+    order = {node.name: index for index, node in enumerate(graph_def.node)}
+    report = []
+    for op, weights in sorted(layers, key=lambda layer: order[layer[0].name]):
+        report.append(_round_layer(model, representative_dataset, graph_def, op, weights))
+    return graph_def, report
+
+
+def _round_layer(model: CutGraph, representative_dataset, graph_def, op, weights) -> RoundedLayer:
+    """Rounds one layer's weights in `graph_def` (in place) on moments gathered from `graph_def`."""
     import tensorflow as tf
     from tensorflow.python.framework import tensor_util
 
-    from .weight_rounding import choose_rounding
+    from .weight_rounding import choose_rounding, descend_rounding
 
-    graph_def = _copy_graph(graph_def if graph_def is not None else read_graph_def(model.checkpoint))
-    layers = [(op, weights) for op, weights in depthwise_layers(graph_def, model.cut)
-              if layer_names is None or op.name in layer_names]  # fmt: skip
-    if not layers:
-        return graph_def, []
-    kernels = {op.name: tensor_util.MakeNdarray(weights.attr["value"].tensor) for op, weights in layers}
-    with _quiet_tensorflow(), _pruned_session(model) as (session, placeholder, _outputs):
-        statistics_ops = []
-        for op, _weights in layers:
-            height, width, channels, _ = kernels[op.name].shape
-            source = session.graph.get_tensor_by_name(op.input[0] if ":" in op.input[0] else op.input[0] + ":0")
-            patches = tf.image.extract_patches(
-                source, sizes=[1, height, width, 1], strides=list(op.attr["strides"].list.i),
-                rates=[1, 1, 1, 1], padding=op.attr["padding"].s.decode(),
-            )  # fmt: skip
+    kernel = tensor_util.MakeNdarray(weights.attr["value"].tensor)
+    height, width, in_channels, out_channels = kernel.shape
+    depthwise = op.op == "DepthwiseConv2dNative"
+    with _quiet_tensorflow(), _pruned_session(model, graph_def) as (session, placeholder, _outputs):
+        graph = session.graph
+        name = op.input[0] if ":" in op.input[0] else op.input[0] + ":0"
+        # The cut's input tensor is replaced by the placeholder (input_map): read that instead.
+        source = placeholder if name == model.cut.input_tensor else graph.get_tensor_by_name(name)
+        patches = tf.image.extract_patches(
+            source, sizes=[1, height, width, 1], strides=list(op.attr["strides"].list.i),
+            rates=[1, 1, 1, 1], padding=op.attr["padding"].s.decode(),
+        )  # fmt: skip
+        if depthwise:
             # [1, oh, ow, (kh, kw, C)] -> [N, taps, C]: the input values under each output pixel's kernel.
-            patches = tf.reshape(patches, [-1, height * width, channels])
-            statistics_ops.append(tf.einsum("nkc,nlc->ckl", patches, patches))  # sums of x x^T per channel
-        totals = None
+            patches = tf.reshape(patches, [-1, height * width, in_channels])
+            statistics = tf.einsum("nkc,nlc->ckl", patches, patches)  # sums of x x^T per channel
+        else:
+            # Every output channel sees the same (kh, kw, C_in) patches, the weights' own order.
+            patches = tf.reshape(patches, [-1, height * width * in_channels])
+            statistics = tf.matmul(patches, patches, transpose_a=True)
+        moments = None
         for batch in representative_dataset():
-            values = [np.asarray(v, dtype=np.float64) for v in session.run(statistics_ops, {placeholder: batch[0]})]
-            totals = values if totals is None else [total + value for total, value in zip(totals, values)]
-    if totals is None:
+            value = np.asarray(session.run(statistics, {placeholder: batch[0]}), dtype=np.float64)
+            moments = value if moments is None else moments + value
+    if moments is None:
         raise ToolsError("adaptive rounding needs calibration images; none were given")
-    report = []
-    for (op, weights), moments in zip(layers, totals, strict=True):
-        kernel = kernels[op.name]
-        height, width, channels, _ = kernel.shape
-        result = choose_rounding(kernel.reshape(height * width, channels), moments)
-        rounded = result.weights.reshape(kernel.shape).astype(kernel.dtype)
-        weights.attr["value"].tensor.CopyFrom(tensor_util.make_tensor_proto(rounded))
-        report.append(RoundedLayer(op.name, channels, float(result.nearest_error.sum()), float(result.chosen_error.sum())))
-    return graph_def, report
+    if depthwise:
+        result = choose_rounding(kernel.reshape(height * width, in_channels), moments)
+    else:
+        result = descend_rounding(kernel.reshape(height * width * in_channels, out_channels), moments)
+    rounded = result.weights.reshape(kernel.shape).astype(kernel.dtype)
+    weights.attr["value"].tensor.CopyFrom(tensor_util.make_tensor_proto(rounded))
+    return RoundedLayer(
+        op.name, result.weights.shape[1], "exhaustive" if depthwise else "greedy",
+        float(result.nearest_error.sum()), float(result.chosen_error.sum()),
+    )  # fmt: skip
 
 
 def _copy_graph(graph_def):

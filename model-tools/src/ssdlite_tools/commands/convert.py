@@ -2,12 +2,13 @@
 
 Reads the export's pipeline.config (classes, input size, anchors, box coder, score converter),
 checked against the graph, or without one the same settings from the graph itself (graph_config.py),
-and the label map; finds the cut in the graph, rounds the first depthwise layer's int8 weights as
-the calibration images say is best (weight_rounding.py; --weight-rounding nearest: the converter's
-own), and writes <output-dir>/ssdlite_mobilenetv2_coco_int8.tflite
-(calibrated on N images through the app's preprocessing), ssdlite_mobilenetv2_coco_float.tflite
-(for int8-vs-float comparisons), labels.txt, model.json (the model description the app reads)
-and conversion.json (checkpoint, calibration images and their sha256, settings, I/O quantisation).
+and the label map; finds the cut in the graph, rounds the first convolution's and the first
+depthwise layer's int8 weights as the calibration images say is best (weight_rounding.py;
+--weight-rounding nearest: the converter's own), and writes
+<output-dir>/ssdlite_mobilenetv2_coco_int8.tflite (calibrated on N images through the app's
+preprocessing), ssdlite_mobilenetv2_coco_float.tflite (for int8-vs-float comparisons), labels.txt,
+model.json (the model description the app reads) and conversion.json (checkpoint, calibration
+images and their sha256, settings, I/O quantisation, the rounded layers).
 """
 from __future__ import annotations
 
@@ -32,10 +33,10 @@ from ..convert import (
     WEIGHT_ROUNDINGS,
     convert_float,
     convert_int8,
-    depthwise_layers,
     describe_io,
+    first_layers,
     read_export,
-    rounded_depthwise_graph,
+    rounded_graph,
 )
 from ..graph_config import describe_anchor_config
 from ..describe import check_model_name, default_model_name, describe_model, describe_sources, find_labels
@@ -96,8 +97,9 @@ def add_parser(subparsers) -> None:
         "--weight-rounding",
         choices=WEIGHT_ROUNDINGS,
         default="adaptive",
-        help="int8 weights of the first depthwise convolution: rounded as calibration data says is best "
-        "(weight_rounding.py), or to the nearest step as the converter does elsewhere (default: %(default)s)",
+        help="int8 weights of the first convolution and the first depthwise convolution: rounded as "
+        "calibration data says is best (weight_rounding.py), or to the nearest step as the converter does "
+        "elsewhere (default: %(default)s)",
     )
     parser.add_argument("--output-dir", type=Path, help="where to write the models (default: <workdir>/convert)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -131,20 +133,20 @@ def run(args: argparse.Namespace) -> int:
 
     height, width = pipeline.input_size
     float_model = convert_float(model)
-    rounded_graph, rounded = None, []
+    rounded_def, rounded = None, []
     if args.weight_rounding == "adaptive":
-        # Only the first depthwise layer: there nearest rounding costs as much accuracy as the whole
-        # int8 conversion; rounding every layer this way measured no better (model-tools/README.md).
-        first = depthwise_layers(export.graph_def, model.cut)[:1]
-        rounded_graph, rounded = rounded_depthwise_graph(
-            model, lambda: calibration_batches(images, height, width, progress=False), [op.name for op, _ in first],
-            graph_def=export.graph_def,
+        # Only the first convolution and the first depthwise layer: there nearest rounding costs as
+        # much accuracy as the whole int8 conversion; rounding every depthwise layer this way
+        # measured no better (model-tools/README.md).
+        rounded_def, rounded = rounded_graph(
+            model, lambda: calibration_batches(images, height, width, progress=False),
+            first_layers(export.graph_def, model.cut), graph_def=export.graph_def,
         )
     int8_model = convert_int8(
         model,
         lambda: calibration_batches(images, height, width, progress=progress),
         io_type=args.io_type,
-        graph_def=rounded_graph,
+        graph_def=rounded_def,
     )
     elapsed = time.monotonic() - started
 
@@ -178,8 +180,8 @@ def run(args: argparse.Namespace) -> int:
         "weight_rounding": {
             "mode": args.weight_rounding,
             "layers": [
-                {"name": layer.name, "channels": layer.channels, "nearest_error": layer.nearest_error,
-                 "chosen_error": layer.chosen_error}
+                {"name": layer.name, "channels": layer.channels, "search": layer.search,
+                 "nearest_error": layer.nearest_error, "chosen_error": layer.chosen_error}
                 for layer in rounded
             ],
         },
