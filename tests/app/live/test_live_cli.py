@@ -340,3 +340,17 @@ def test_a_recording_onto_a_full_disk_is_one_line_exit_1_and_whole_results(capsy
     frames = [json.loads(line) for line in out.splitlines()]
     assert 0 < len(frames) < 300
     assert "frame(s) processed" in err.splitlines()[-1]
+
+
+def test_a_truncated_jpeg_as_a_source_fails_as_the_stills_path_does(capsys, model_args, reference, tmp_path):
+    """GStreamer's jpegdec decodes a truncated JPEG without a warning (the missing rows grey): the
+    source reads a still whole with the stills decoder first, so it is one error line and exit 1,
+    not a frame of half a photo."""
+    data = (reference / "bus.jpg").read_bytes()
+    truncated = tmp_path / "bus-truncated.jpg"
+    truncated.write_bytes(data[: len(data) * 2 // 5])
+    code, out, err = run_cli(capsys, *model_args, "--json", "--source", truncated)
+    assert code == 1 and out == ""
+    assert_error_line(err, "truncated or corrupt image")
+    code, out, _err = run_cli(capsys, *model_args, "--json", "--source", reference / "bus.jpg")
+    assert code == 0 and json.loads(out.splitlines()[0])["detections"]  # the whole photo still plays

@@ -31,7 +31,8 @@ from typing import Callable, Optional, Tuple
 import numpy as np
 
 from ..device import Platform, detect_platform
-from ..errors import SourceError
+from ..errors import ImageError, SourceError
+from ..preprocess import read_image
 from . import gst as gst_loader
 from .elements import VideoChain, choose_video_chain
 from .frames import FrameLayout, packed_rgb, rgb_view
@@ -119,6 +120,33 @@ def check_video_file(path: str) -> None:
         raise SourceError(f"{path}: is {kind}, not a video file (give a file, /dev/videoN, rtsp://... or testsrc)")
     if not os.access(path, os.R_OK):
         raise SourceError(f"{path}: permission denied")
+
+
+# The first bytes of the still-image formats GStreamer's decodebin plays as a one-frame video.
+_STILL_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")
+_checked_stills: dict = {}  # (path, size, mtime) of stills already read whole
+
+
+def check_still_image(path: str) -> None:
+    """A JPEG or PNG given as a source: read it whole with the stills path's decoder first.
+    GStreamer's jpegdec decodes a truncated JPEG without a word (the missing rows grey), where the
+    stills path refuses it; a file source replays, so each file is read once per size and mtime."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(8)
+        info = os.stat(path)
+    except OSError:
+        return  # check_video_file said what is wrong with it
+    if not head.startswith(_STILL_SIGNATURES):
+        return
+    key = (path, info.st_size, info.st_mtime_ns)
+    if key in _checked_stills:
+        return
+    try:
+        read_image(path)
+    except ImageError as error:
+        raise SourceError(str(error)) from None
+    _checked_stills[key] = True
 
 
 def file_uri(path: str) -> str:
@@ -242,6 +270,7 @@ class VideoSource:
         spec = self.spec
         if spec.kind == KIND_FILE:
             check_video_file(spec.location)
+            check_still_image(spec.location)
         elif spec.kind == KIND_CAMERA:
             self.location = find_camera(self._gst)
         if spec.kind in (KIND_V4L2, KIND_CAMERA):
